@@ -1,0 +1,1 @@
+namespace Streaming.Tests; public class Smoke { [Xunit.Fact] public void Ok() { } }
