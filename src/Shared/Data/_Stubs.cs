@@ -1,7 +1,0 @@
-// TEMPORARY: replaced by the data branch.
-#pragma warning disable CA1822
-namespace Streaming.Shared.Data;
-public sealed class FeatureVocabulary { public string Name { get; init; } = ""; public IReadOnlyList<string> Tokens { get; init; } = []; public int Size => Tokens.Count + 1; public const int Unknown = 0; public int IndexOf(string token) { int i = Tokens.ToList().IndexOf(token); return i < 0 ? 0 : i + 1; } }
-public sealed class MultiValuedFeature { public int Width { get; init; } public long[] Indices { get; init; } = []; public float[] Weights { get; init; } = []; }
-public sealed class ItemFeatureTable { public int Count { get; init; } public int[] ItemIds { get; init; } = []; public bool TryGetRow(int itemId, out int row) { row = Array.IndexOf(ItemIds, itemId); return row >= 0; } public long[] Rate { get; init; } = []; public MultiValuedFeature Genres { get; init; } = new(); public MultiValuedFeature Directors { get; init; } = new(); public MultiValuedFeature Actors { get; init; } = new(); }
-public sealed class FeatureSpace { public IReadOnlyList<FeatureVocabulary> Vocabularies { get; init; } = []; public long[] EncodeUser(UserProfile p) => [0, 0, 0, 0]; public ItemFeatureTable EncodeItems(IEnumerable<ItemInfo> items) => new(); public string ToJson() => ""; public static FeatureSpace FromJson(string json) => new(); public static FeatureSpace Build(IEnumerable<ItemInfo> i, IEnumerable<UserProfile> u) => new(); }
