@@ -1,1 +1,0 @@
-namespace Streaming.Tests; public class Smoke { [Xunit.Fact] public void Ok() { } }
