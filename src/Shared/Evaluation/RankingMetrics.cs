@@ -1,0 +1,125 @@
+namespace Streaming.Shared.Evaluation;
+
+/// <summary>Per-user rating and ranking metrics of the MeLU paper.</summary>
+public static class RankingMetrics
+{
+    /// <summary>Mean absolute error.</summary>
+    public static double MeanAbsoluteError(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual)
+    {
+        CheckLengths(predicted, actual);
+        var sum = 0.0;
+        for (var i = 0; i < predicted.Length; i++)
+        {
+            sum += Math.Abs(predicted[i] - actual[i]);
+        }
+
+        return sum / predicted.Length;
+    }
+
+    /// <summary>Root mean squared error.</summary>
+    public static double RootMeanSquaredError(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual)
+    {
+        CheckLengths(predicted, actual);
+        var sum = 0.0;
+        for (var i = 0; i < predicted.Length; i++)
+        {
+            var d = (double)predicted[i] - actual[i];
+            sum += d * d;
+        }
+
+        return Math.Sqrt(sum / predicted.Length);
+    }
+
+    /// <summary>
+    /// nDCG@k: items ranked by predicted score (descending, ties in original order), gain
+    /// 2^R - 1 for true rating R, discount log2(1 + rank) with ranks from 1, divided by the DCG
+    /// of the ideal order (by true rating). 1 when the ideal DCG is 0 (nothing to rank).
+    /// </summary>
+    public static double NdcgAtK(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual, int k)
+    {
+        CheckLengths(predicted, actual);
+        ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
+        var byPrediction = RankOrder(predicted);
+        var ideal = RankOrder(actual);
+        var idealDcg = Dcg(ideal, actual, k);
+        return idealDcg == 0 ? 1.0 : Dcg(byPrediction, actual, k) / idealDcg;
+    }
+
+    private static int[] RankOrder(ReadOnlySpan<float> scores)
+    {
+        var order = new int[scores.Length];
+        for (var i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+        }
+
+        // Array.Sort is unstable; the index tie-break makes the order deterministic.
+        var copy = scores.ToArray();
+        Array.Sort(order, (a, b) =>
+        {
+            var c = copy[b].CompareTo(copy[a]);
+            return c != 0 ? c : a.CompareTo(b);
+        });
+        return order;
+    }
+
+    private static double Dcg(int[] order, ReadOnlySpan<float> actual, int k)
+    {
+        var dcg = 0.0;
+        var n = Math.Min(k, order.Length);
+        for (var rank = 1; rank <= n; rank++)
+        {
+            dcg += (Math.Pow(2, actual[order[rank - 1]]) - 1) / Math.Log2(1 + rank);
+        }
+
+        return dcg;
+    }
+
+    private static void CheckLengths(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual)
+    {
+        if (predicted.Length != actual.Length)
+        {
+            throw new ArgumentException($"Predicted ({predicted.Length}) and actual ({actual.Length}) lengths differ.");
+        }
+
+        if (predicted.IsEmpty)
+        {
+            throw new ArgumentException("Metrics need at least one rating.");
+        }
+    }
+}
+
+/// <summary>Metrics of one partition, each the mean over users of the per-user value.</summary>
+/// <param name="Users">Users evaluated.</param>
+/// <param name="Mae">Mean over users of the per-user MAE.</param>
+/// <param name="Rmse">Mean over users of the per-user RMSE.</param>
+/// <param name="Ndcg3">Mean over users of the per-user nDCG@3.</param>
+public sealed record PartitionMetrics(int Users, double Mae, double Rmse, double Ndcg3);
+
+/// <summary>Accumulates per-user metrics and averages them over users (MeLU paper, Eq. 4).</summary>
+public sealed class MetricAccumulator
+{
+    private int _users;
+    private double _mae;
+    private double _rmse;
+    private double _ndcg3;
+
+    /// <summary>Adds one user's query predictions and true ratings.</summary>
+    public void AddUser(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual)
+    {
+        // Compute all three before updating, so a bad input leaves the totals unchanged.
+        var mae = RankingMetrics.MeanAbsoluteError(predicted, actual);
+        var rmse = RankingMetrics.RootMeanSquaredError(predicted, actual);
+        var ndcg = RankingMetrics.NdcgAtK(predicted, actual, 3);
+        _mae += mae;
+        _rmse += rmse;
+        _ndcg3 += ndcg;
+        _users++;
+    }
+
+    /// <summary>The means so far; NaN metrics when no user was added.</summary>
+    public PartitionMetrics Result() =>
+        _users == 0
+            ? new PartitionMetrics(0, double.NaN, double.NaN, double.NaN)
+            : new PartitionMetrics(_users, _mae / _users, _rmse / _users, _ndcg3 / _users);
+}
