@@ -1,4 +1,12 @@
-using static TorchSharp.torch;
-var a = randn(3, 4);
-var b = randn(4, 2);
-Console.WriteLine(matmul(a, b).sum().item<float>());
+using System.CommandLine;
+using Streaming.Cli.Commands;
+
+var root = new RootCommand("Streaming: few-shot personalisation of brand-new users (MeLU-style meta-learning).")
+{
+    DemoCommand.Create(),
+    TrainCommand.Create(),
+    EvalCommand.Create(),
+    BenchCommand.Create(),
+    TestCommand.Create(),
+};
+return await root.Parse(args).InvokeAsync();

@@ -49,6 +49,7 @@ public sealed class MeluNetwork : nn.Module
         }
 
         Hyper = hyper;
+        FixedInnerLearningRate = hyper.InnerLearningRate;
         VocabularySizes = vocabularySizes.ToArray();
         int e = hyper.EmbeddingDim;
         rate = Embed(vocabularySizes[0], e);
@@ -176,8 +177,14 @@ public sealed class MeluNetwork : nn.Module
     {
         MetaAlgorithm.MetaSgd => innerRates[name],
         MetaAlgorithm.Lslr => innerRates[name][Math.Min(step, (int)innerRates[name].shape[0] - 1)],
-        _ => tensor(Hyper.InnerLearningRate, device: W1.device),
+        _ => tensor(FixedInnerLearningRate, device: W1.device),
     };
+
+    /// <summary>
+    /// The inner rate of MAML / first-order MAML (initially <see cref="Hyperparameters.InnerLearningRate"/>);
+    /// settable so that a plain network can be fine-tuned with a rate chosen on validation users.
+    /// </summary>
+    public float FixedInnerLearningRate { get; set; }
 
     /// <summary>The learned inner rates (empty for MAML), for reports and tests.</summary>
     public IReadOnlyDictionary<string, Parameter> InnerRates => innerRates;

@@ -109,6 +109,8 @@ public sealed class MetaModel : IDisposable
 
     /// <summary>Writes the model atomically (a temporary file renamed over <paramref name="path"/>).</summary>
     /// <param name="path">Destination file.</param>
+    /// <param name="network">The trained network.</param>
+    /// <param name="features">The vocabularies it was trained with.</param>
     /// <param name="manifest">The manifest to write; its parameter list and checksum are filled in here.</param>
     /// <returns>The manifest as written.</returns>
     public static ModelManifest Save(string path, MeluNetwork network, FeatureSpace features, ModelManifest manifest)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Streaming.Shared.Data;
 using Streaming.Shared.Evaluation;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Streaming.Shared.Learning;
@@ -32,6 +33,15 @@ public sealed record TrainingOptions
 
     /// <summary>MAML++: epochs over which the multi-step loss anneals to the last step only (LSLR).</summary>
     public int MultiStepAnnealEpochs { get; init; } = 10;
+
+    /// <summary>
+    /// Draw a new support/query split of every training user each epoch (the protocol's fixed split is for
+    /// evaluation). Many more distinct tasks from the same users: the main defence against over-fitting.
+    /// </summary>
+    public bool ResampleTasks { get; init; } = true;
+
+    /// <summary>Epochs of plain supervised regression on the training ratings before meta-training (0: none).</summary>
+    public int PretrainEpochs { get; init; }
 
     /// <summary>Use at most this many training users (quick runs and tests); null for all.</summary>
     public int? MaxTrainUsers { get; init; }
@@ -108,6 +118,11 @@ public static class MetaTraining
         using var learner = new MetaLearner(network, items, options.FirstOrder);
         var validationBatches = Chunk(validationTasks, EvaluationBatchSize).Select(c => TaskBatch.Create(c, table, features, data.Users, device)).ToList();
 
+        if (options.PretrainEpochs > 0)
+        {
+            PlainTraining.Train(network, items, features, data.Users, trainTasks.SelectMany(t => t.Support.Concat(t.Query)).ToArray(), options.PretrainEpochs, options.Seed);
+        }
+
         var history = new List<EpochRecord>();
         byte[]? best = null;
         PartitionMetrics? bestMetrics = null;
@@ -131,7 +146,10 @@ public static class MetaTraining
         for (int epoch = 1; epoch <= options.Epochs && !cancellationToken.IsCancellationRequested; epoch++)
         {
             var epochStart = time.GetTimestamp();
-            var batches = MakeBatches(trainTasks, hyper.MetaBatchSize, random);
+            var epochTasks = options.ResampleTasks && epoch > 1
+                ? MeluProtocol.WarmStateTasks(data, trainTasks.Select(t => t.UserId), unchecked((options.Seed * 1_000_003) + epoch), options.Protocol)
+                : trainTasks;
+            var batches = MakeBatches(epochTasks, hyper.MetaBatchSize, random);
             var weights = hyper.Algorithm == MetaAlgorithm.Lslr ? MultiStepWeights(hyper.InnerSteps, epoch, options.MultiStepAnnealEpochs) : null;
             double lossSum = 0;
             for (int b = 0; b < batches.Count && !cancellationToken.IsCancellationRequested; b++)

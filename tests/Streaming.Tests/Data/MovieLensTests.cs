@@ -10,7 +10,7 @@ public sealed class MovieLensFixture
 {
     public MovieLensFixture()
     {
-        Directory = Locate();
+        Directory = MovieLensLocator.Find();
         if (Directory is not null)
         {
             var watch = Stopwatch.StartNew();
@@ -42,29 +42,6 @@ public sealed class MovieLensFixture
 
         Assert.Skip(message + "; skipped.");
         return null!;
-    }
-
-    private static string? Locate()
-    {
-        var fromEnv = Environment.GetEnvironmentVariable("STREAMING_ML1M");
-        if (!string.IsNullOrWhiteSpace(fromEnv) && System.IO.Directory.Exists(fromEnv))
-        {
-            return fromEnv;
-        }
-
-        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "shared", "datasets", "ml-1m");
-                if (File.Exists(Path.Combine(candidate, "ml-1m.inter")))
-                {
-                    return candidate;
-                }
-            }
-        }
-
-        return null;
     }
 }
 

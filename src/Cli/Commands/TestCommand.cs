@@ -1,0 +1,8 @@
+using System.CommandLine;
+
+namespace Streaming.Cli.Commands;
+
+internal static class TestCommand
+{
+    public static Command Create() => new("test", "TODO");
+}

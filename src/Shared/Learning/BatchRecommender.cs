@@ -1,0 +1,139 @@
+using Streaming.Shared.Data;
+using static TorchSharp.torch;
+
+namespace Streaming.Shared.Learning;
+
+/// <summary>A user to personalise for: what they told us about themselves and what they interacted with.</summary>
+public sealed record UserSession(UserProfile Profile, IReadOnlyList<Rating> Interactions);
+
+/// <summary>One recommended item and its predicted rating.</summary>
+public readonly record struct ScoredItem(int ItemId, float Score);
+
+/// <summary>The recommendations for one user, and optionally the fast state they were made with.</summary>
+public sealed record UserRecommendations(IReadOnlyList<ScoredItem> Items, float[]? FastState);
+
+/// <summary>
+/// Serving: adapts a batch of users at once (the batched inner loop, no autograd graph) and scores the
+/// whole catalogue for all of them in one product per layer, then returns each user's top items that they
+/// have not interacted with yet. Item embeddings are computed once per catalogue and kept.
+/// Not thread-safe: one batch at a time (the Adapter runs one batch loop per model).
+/// </summary>
+public sealed class BatchRecommender : IDisposable
+{
+    // Bound on [users, items, hidden] activations per chunk (values), about 256 MB of float32.
+    private const long MaxActivations = 64L * 1024 * 1024;
+
+    private readonly ItemFeatureTensors items;
+    private readonly Tensor itemEmbeddings;
+    private readonly Dictionary<int, UserProfile> noProfiles = [];
+
+    /// <summary>Prepares <paramref name="catalogue"/> (encoded with the model's vocabularies) on the model's device.</summary>
+    public BatchRecommender(MetaModel model, IEnumerable<ItemInfo> catalogue)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        Model = model;
+        Device = model.Network.parameters().First().device;
+        Catalogue = model.Features.EncodeItems(catalogue);
+        items = new ItemFeatureTensors(Catalogue, Device);
+        using (no_grad())
+        {
+            model.Network.eval();
+            itemEmbeddings = model.Network.EmbedItems(items).detach();
+        }
+    }
+
+    public MetaModel Model { get; }
+
+    public Device Device { get; }
+
+    /// <summary>The encoded catalogue (row order of the scores).</summary>
+    public ItemFeatureTable Catalogue { get; }
+
+    /// <summary>Adapts every session with <paramref name="steps"/> local steps and returns its top <paramref name="topK"/> unseen items.</summary>
+    /// <param name="sessions">The users of this batch.</param>
+    /// <param name="steps">Local update steps (0: the meta-initialisation, no adaptation).</param>
+    /// <param name="topK">How many items to return per user.</param>
+    /// <param name="exportFastState">Also return each user's fast state (float32, in the network's fast-tensor order) for caching.</param>
+    public IReadOnlyList<UserRecommendations> Recommend(IReadOnlyList<UserSession> sessions, int steps, int topK, bool exportFastState = false)
+    {
+        ArgumentNullException.ThrowIfNull(sessions);
+        if (sessions.Count == 0)
+        {
+            return [];
+        }
+
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var network = Model.Network;
+        var tasks = new UserTask[sessions.Count];
+        var profiles = new Dictionary<int, UserProfile>(sessions.Count);
+        for (int u = 0; u < sessions.Count; u++)
+        {
+            tasks[u] = new UserTask(u, sessions[u].Interactions, []);
+            profiles[u] = sessions[u].Profile;
+        }
+
+        using var batch = TaskBatch.Create(tasks, Catalogue, Model.Features, profiles, Device);
+        Tensor users = network.EmbedUsers(batch.Profile);
+        Tensor support = itemEmbeddings.index_select(0, batch.SupportRows.flatten()).reshape(batch.SupportRows.shape[0], batch.SupportRows.shape[1], -1);
+        var fast = InnerLoop.Adapt(network, support, users, batch.SupportRatings, batch.SupportMask, steps, secondOrder: false);
+
+        int maxSeen = sessions.Max(s => s.Interactions.Count);
+        int k = (int)Math.Min(Catalogue.Count, topK + maxSeen);
+        var (values, indices) = TopScores(users, fast, k);
+        float[]? state = exportFastState ? fast.Flatten(network.FastNames).cpu().data<float>().ToArray() : null;
+        long stateSize = network.FastStateSize;
+
+        var results = new UserRecommendations[sessions.Count];
+        for (int u = 0; u < sessions.Count; u++)
+        {
+            var seen = new HashSet<int>(sessions[u].Interactions.Select(r => r.ItemId));
+            var top = new List<ScoredItem>(topK);
+            for (int j = 0; j < k && top.Count < topK; j++)
+            {
+                int itemId = Catalogue.ItemIds[indices[u * k + j]];
+                if (!seen.Contains(itemId))
+                {
+                    top.Add(new ScoredItem(itemId, values[u * k + j]));
+                }
+            }
+
+            results[u] = new UserRecommendations(top, state?.AsSpan((int)(u * stateSize), (int)stateSize).ToArray());
+        }
+
+        return results;
+    }
+
+    /// <summary>Scores of every catalogue item for every user: [users, items] (for evaluation and tests).</summary>
+    public Tensor ScoreCatalogue(Tensor users, FastWeights fast)
+    {
+        ArgumentNullException.ThrowIfNull(users);
+        return Model.Network.Decide(itemEmbeddings, users, fast).Prediction;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        itemEmbeddings.Dispose();
+        items.Dispose();
+    }
+
+    private (float[] Values, long[] Indices) TopScores(Tensor users, FastWeights fast, int k)
+    {
+        long b = users.shape[0];
+        long hidden = Math.Max(Model.Network.Hyper.Hidden1, Model.Network.Hyper.Hidden2);
+        long chunk = Math.Max(1, MaxActivations / (Catalogue.Count * hidden));
+        var values = new List<Tensor>();
+        var indices = new List<Tensor>();
+        for (long start = 0; start < b; start += chunk)
+        {
+            long n = Math.Min(chunk, b - start);
+            var part = new FastWeights(fast.Values.ToDictionary(kv => kv.Key, kv => kv.Value.narrow(0, start, n)));
+            var (v, i) = ScoreCatalogue(users.narrow(0, start, n), part).topk(k, dim: 1);
+            values.Add(v);
+            indices.Add(i);
+        }
+
+        return (cat(values, 0).cpu().data<float>().ToArray(), cat(indices, 0).cpu().data<long>().ToArray());
+    }
+}
