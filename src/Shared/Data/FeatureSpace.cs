@@ -50,7 +50,14 @@ public sealed class FeatureSpace
     public IReadOnlyList<FeatureVocabulary> Vocabularies { get; }
 
     /// <summary>Builds the vocabularies from the training items and users only.</summary>
-    public static FeatureSpace Build(IEnumerable<ItemInfo> trainingItems, IEnumerable<UserProfile> trainingUsers)
+    /// <param name="trainingItems">The items seen in training.</param>
+    /// <param name="trainingUsers">The profiles of the training users.</param>
+    /// <param name="minCount">
+    /// Directors, actors and zip regions seen in fewer training items (users) than this map to "unknown".
+    /// Why: otherwise the unknown embedding is never trained, yet it is exactly what every new item's
+    /// unseen cast and every new region looks up; rare tokens teach it what "someone we know little about" is.
+    /// </param>
+    public static FeatureSpace Build(IEnumerable<ItemInfo> trainingItems, IEnumerable<UserProfile> trainingUsers, int minCount = 2)
     {
         ArgumentNullException.ThrowIfNull(trainingItems);
         ArgumentNullException.ThrowIfNull(trainingUsers);
@@ -60,12 +67,12 @@ public sealed class FeatureSpace
         [
             FeatureVocabulary.FromObserved("rate", items.Select(i => i.Rate)),
             FeatureVocabulary.FromObserved("genre", items.SelectMany(i => i.Genres)),
-            FeatureVocabulary.FromObserved("director", items.SelectMany(i => i.Directors)),
-            FeatureVocabulary.FromObserved("actor", items.SelectMany(i => i.Actors)),
+            FeatureVocabulary.FromObserved("director", items.SelectMany(i => i.Directors), minCount),
+            FeatureVocabulary.FromObserved("actor", items.SelectMany(i => i.Actors), minCount),
             FeatureVocabulary.FromObserved("gender", users.Select(u => u.Gender)),
             FeatureVocabulary.FromObserved("age", users.Select(u => u.Age)),
             FeatureVocabulary.FromObserved("occupation", users.Select(u => u.Occupation)),
-            FeatureVocabulary.FromObserved("zip", users.Select(u => ZipToken(u.Zip))),
+            FeatureVocabulary.FromObserved("zip", users.Select(u => ZipToken(u.Zip)), minCount),
         ]);
     }
 

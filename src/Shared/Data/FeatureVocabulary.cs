@@ -43,19 +43,19 @@ public sealed class FeatureVocabulary
     /// A vocabulary of the distinct non-empty observed tokens, sorted ordinally so that the same
     /// data always gives the same indices whatever order it came in.
     /// </summary>
-    public static FeatureVocabulary FromObserved(string name, IEnumerable<string> observed)
+    public static FeatureVocabulary FromObserved(string name, IEnumerable<string> observed, int minCount = 1)
     {
         ArgumentNullException.ThrowIfNull(observed);
-        var distinct = new HashSet<string>(StringComparer.Ordinal);
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var token in observed)
         {
             if (!string.IsNullOrEmpty(token))
             {
-                distinct.Add(token);
+                counts[token] = counts.GetValueOrDefault(token) + 1;
             }
         }
 
-        return new FeatureVocabulary(name, distinct.Order(StringComparer.Ordinal));
+        return new FeatureVocabulary(name, counts.Where(kv => kv.Value >= minCount).Select(kv => kv.Key).Order(StringComparer.Ordinal));
     }
 
     /// <summary>Feature name ("genre", "zip", ...).</summary>

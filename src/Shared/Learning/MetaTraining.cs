@@ -43,6 +43,9 @@ public sealed record TrainingOptions
     /// <summary>Epochs of plain supervised regression on the training ratings before meta-training (0: none).</summary>
     public int PretrainEpochs { get; init; }
 
+    /// <summary>Directors, actors and zip regions rarer than this in the training data map to "unknown".</summary>
+    public int MinTokenCount { get; init; } = 2;
+
     /// <summary>Use at most this many training users (quick runs and tests); null for all.</summary>
     public int? MaxTrainUsers { get; init; }
 
@@ -107,7 +110,7 @@ public static class MetaTraining
 
         // Vocabularies come from the training data only: anything else is "unknown" at evaluation time.
         var trainItems = trainTasks.SelectMany(t => t.Support.Concat(t.Query)).Select(r => r.ItemId).Distinct().Select(id => data.Items[id]);
-        var features = FeatureSpace.Build(trainItems, trainTasks.Select(t => data.Users.GetValueOrDefault(t.UserId) ?? UserProfile.Unknown));
+        var features = FeatureSpace.Build(trainItems, trainTasks.Select(t => data.Users.GetValueOrDefault(t.UserId) ?? UserProfile.Unknown), options.MinTokenCount);
         var table = features.EncodeItems(data.Items.Values.OrderBy(i => i.ItemId));
         float mean = (float)trainTasks.SelectMany(t => t.Support.Concat(t.Query)).Average(r => r.Value);
         var hyper = options.Hyperparameters with { RatingMean = mean };

@@ -18,6 +18,17 @@ public sealed class FeatureSpaceTests
     ];
 
     [Fact]
+    public void Build_ActorsInFewerItemsThanMinCount_MapToUnknown()
+    {
+        var space = FeatureSpace.Build(Items, Users, minCount: 2);
+
+        Assert.Equal(["Actor 2"], space.Actor.Tokens);
+        Assert.Equal(FeatureVocabulary.Unknown, space.Actor.IndexOf("Actor 1"));
+        Assert.Empty(space.Director.Tokens);
+        Assert.Equal(["Comedy", "Drama", "Horror"], space.Genre.Tokens);
+    }
+
+    [Fact]
     public void Build_TrainingData_IndexesTokensSortedFromOne()
     {
         var space = FeatureSpace.Build(Items, Users);
@@ -31,7 +42,7 @@ public sealed class FeatureSpaceTests
     [Fact]
     public void EncodeUser_NewZipInKnownRegion_UsesZip3_UnknownRegionMapsToZero()
     {
-        var space = FeatureSpace.Build(Items, Users);
+        var space = FeatureSpace.Build(Items, Users, minCount: 1);
 
         Assert.Equal(["480", "700"], space.Zip.Tokens);
         var known = space.EncodeUser(new UserProfile("F", "25", "10", "48099"));

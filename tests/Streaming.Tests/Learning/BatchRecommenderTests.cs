@@ -1,0 +1,85 @@
+using Streaming.Shared.Data;
+using Streaming.Shared.Learning;
+
+namespace Streaming.Tests.Learning;
+
+[Collection(TorchCollection.Name)]
+public sealed class BatchRecommenderTests
+{
+    [Theory]
+    [InlineData(FastWeightScope.All)]
+    [InlineData(FastWeightScope.LowRank)]
+    public void Recommend_InOneBatch_EqualsOneUserAtATime(FastWeightScope scope)
+    {
+        var (data, model) = Trained(scope);
+        using var _ = model;
+        using var recommender = new BatchRecommender(model, data.Items.Values);
+        var sessions = Sessions(data, 6);
+
+        var batched = recommender.Recommend(sessions, steps: 2, topK: 10);
+        for (int u = 0; u < sessions.Length; u++)
+        {
+            var alone = recommender.Recommend([sessions[u]], steps: 2, topK: 10)[0];
+            Assert.Equal(alone.Items.Select(i => i.ItemId), batched[u].Items.Select(i => i.ItemId));
+            Assert.All(alone.Items.Zip(batched[u].Items), p => Assert.Equal(p.First.Score, p.Second.Score, 3));
+        }
+    }
+
+    [Fact]
+    public void Recommend_ReturnsTopKUnseenItemsInDescendingScore()
+    {
+        var (data, model) = Trained(FastWeightScope.All);
+        using var _ = model;
+        using var recommender = new BatchRecommender(model, data.Items.Values);
+        var sessions = Sessions(data, 4);
+
+        var results = recommender.Recommend(sessions, steps: 2, topK: 15);
+
+        for (int u = 0; u < sessions.Length; u++)
+        {
+            var seen = sessions[u].Interactions.Select(r => r.ItemId).ToHashSet();
+            Assert.Equal(15, results[u].Items.Count);
+            Assert.DoesNotContain(results[u].Items, i => seen.Contains(i.ItemId));
+            Assert.Equal(results[u].Items.Select(i => i.Score).OrderDescending(), results[u].Items.Select(i => i.Score));
+            Assert.Equal(15, results[u].Items.Select(i => i.ItemId).Distinct().Count());
+        }
+    }
+
+    [Fact]
+    public void Recommend_ExportedFastState_HasOneRowOfTheScopeSizePerUser()
+    {
+        var (data, model) = Trained(FastWeightScope.LowRank);
+        using var _ = model;
+        using var recommender = new BatchRecommender(model, data.Items.Values);
+
+        var results = recommender.Recommend(Sessions(data, 3), steps: 1, topK: 5, exportFastState: true);
+
+        Assert.All(results, r => Assert.Equal(model.Network.FastStateSize, r.FastState!.Length));
+        Assert.NotEqual(results[0].FastState, results[1].FastState);
+    }
+
+    [Fact]
+    public void Recommend_WithNoInteractions_FallsBackToTheMetaInitialisation()
+    {
+        var (data, model) = Trained(FastWeightScope.All);
+        using var _ = model;
+        using var recommender = new BatchRecommender(model, data.Items.Values);
+
+        var results = recommender.Recommend([new UserSession(UserProfile.Unknown, [])], steps: 5, topK: 5);
+
+        Assert.Equal(5, results[0].Items.Count);
+        Assert.All(results[0].Items, i => Assert.True(float.IsFinite(i.Score)));
+    }
+
+    private static (RatingsDataset Data, MetaModel Model) Trained(FastWeightScope scope)
+    {
+        var data = LearningFixtures.Synthetic(users: 200);
+        return (data, LearningFixtures.Train(data, LearningFixtures.QuickTraining(scope: scope, epochs: 1)).Model);
+    }
+
+    private static UserSession[] Sessions(RatingsDataset data, int count) =>
+        MeluProtocol.ExistingItemsTasks(data, data.Users.Keys, seed: 1)
+            .Take(count)
+            .Select(t => new UserSession(data.Users[t.UserId], t.Support))
+            .ToArray();
+}

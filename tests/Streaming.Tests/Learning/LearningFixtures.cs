@@ -1,0 +1,23 @@
+using Streaming.Shared.Data;
+using Streaming.Shared.Learning;
+using static TorchSharp.torch;
+
+namespace Streaming.Tests.Learning;
+
+/// <summary>Small synthetic models and data for the learning tests (CPU, seeded).</summary>
+internal static class LearningFixtures
+{
+    public static RatingsDataset Synthetic(int users = 400, int seed = 7) =>
+        SyntheticDataset.Generate(new SyntheticOptions(Users: users, Items: 200, Seed: seed));
+
+    public static TrainingOptions QuickTraining(MetaAlgorithm algorithm = MetaAlgorithm.MetaSgd, FastWeightScope scope = FastWeightScope.All, int epochs = 3) => new()
+    {
+        Hyperparameters = new Hyperparameters { Algorithm = algorithm, Scope = scope, InnerSteps = 2, EmbeddingDim = 16, Hidden1 = 32, Hidden2 = 16, MetaLearningRate = 1e-2f, MetaBatchSize = 8 },
+        Epochs = epochs,
+        Patience = epochs,
+        Seed = 3,
+    };
+
+    public static TrainingResult Train(RatingsDataset data, TrainingOptions options) =>
+        MetaTraining.Run(data, options, CPU, TimeProvider.System);
+}

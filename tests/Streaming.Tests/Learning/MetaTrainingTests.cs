@@ -1,0 +1,124 @@
+using Streaming.Shared.Data;
+using Streaming.Shared.Evaluation;
+using Streaming.Shared.Learning;
+using static TorchSharp.torch;
+
+namespace Streaming.Tests.Learning;
+
+[Collection(TorchCollection.Name)]
+public sealed class MetaTrainingTests
+{
+    [Fact]
+    public void MetaTraining_OnSyntheticTasks_LowersHeldOutQueryError()
+    {
+        var data = LearningFixtures.Synthetic();
+        using var untrained = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 0)).Model;
+        using var trained = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 10)).Model;
+
+        double before = HeldOutMae(untrained, data, steps: 2);
+        double after = HeldOutMae(trained, data, steps: 2);
+
+        Assert.True(after < 0.85 * before, $"held-out MAE {before:F4} -> {after:F4}");
+    }
+
+    [Fact]
+    public void Adaptation_OnUsersWithIndividualTastes_BeatsTheUnadaptedInitialisation()
+    {
+        var data = LearningFixtures.Synthetic();
+        using var trained = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 10)).Model;
+
+        double unadapted = HeldOutMae(trained, data, steps: 0);
+        double adapted = HeldOutMae(trained, data, steps: 2);
+
+        Assert.True(adapted < unadapted - 0.01, $"MAE without adaptation {unadapted:F4}, with {adapted:F4}");
+    }
+
+    [Fact]
+    public void MetaSgd_LearnsNonUniformRatesAwayFromTheirStart()
+    {
+        var data = LearningFixtures.Synthetic();
+        var options = LearningFixtures.QuickTraining(MetaAlgorithm.MetaSgd, epochs: 3);
+        using var trained = LearningFixtures.Train(data, options).Model;
+        float start = options.Hyperparameters.InnerLearningRate;
+
+        var rates = trained.Network.InnerRates;
+        Assert.Equal(trained.Network.FastNames.Order(), rates.Keys.Order());
+        var all = cat(rates.Values.Select(r => r.detach().flatten()).ToArray());
+        double meanChange = (all - start).abs().mean().item<float>();
+        double spread = all.std().item<float>();
+
+        Assert.True(meanChange > 1e-3, $"rates moved by {meanChange} on average");
+        Assert.True(spread > 1e-3, $"rates are uniform (std {spread})");
+    }
+
+    [Fact]
+    public void Training_WithTheSameSeed_IsDeterministic()
+    {
+        var data = LearningFixtures.Synthetic(users: 200);
+        using var a = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 1)).Model;
+        using var b = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 1)).Model;
+        using var c = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 1) with { Seed = 4 }).Model;
+
+        Assert.Equal(MetaModel.WriteWeights(a.Network), MetaModel.WriteWeights(b.Network));
+        Assert.NotEqual(MetaModel.WriteWeights(a.Network), MetaModel.WriteWeights(c.Network));
+    }
+
+    [Theory]
+    [InlineData(MetaAlgorithm.Maml, FastWeightScope.All)]
+    [InlineData(MetaAlgorithm.FoMaml, FastWeightScope.Last)]
+    [InlineData(MetaAlgorithm.Lslr, FastWeightScope.Bias)]
+    [InlineData(MetaAlgorithm.MetaSgd, FastWeightScope.LowRank)]
+    [InlineData(MetaAlgorithm.Lslr, FastWeightScope.Context)]
+    public void EveryAlgorithmAndScope_TrainsToFiniteWeightsAndValidationMetrics(MetaAlgorithm algorithm, FastWeightScope scope)
+    {
+        var data = LearningFixtures.Synthetic(users: 200);
+        var result = LearningFixtures.Train(data, LearningFixtures.QuickTraining(algorithm, scope, epochs: 1));
+        using var model = result.Model;
+
+        Assert.Single(result.History);
+        Assert.True(double.IsFinite(result.History[0].Validation.Mae));
+        Assert.All(model.Network.parameters(), p => Assert.True(p.isfinite().all().item<bool>()));
+    }
+
+    [Theory]
+    [InlineData(FastWeightScope.LowRank)]
+    [InlineData(FastWeightScope.Context)]
+    [InlineData(FastWeightScope.Bias)]
+    [InlineData(FastWeightScope.Last)]
+    public void CompactScopes_KeepPerUserStateWithinFourKilobytes(FastWeightScope scope)
+    {
+        using var network = new MeluNetwork(new Hyperparameters { Scope = scope }, [6, 19, 30, 40, 3, 8, 22, 12]);
+        Assert.InRange(network.FastStateSize * sizeof(float), 1, 4096);
+        using var full = new MeluNetwork(new Hyperparameters { Scope = FastWeightScope.All }, [6, 19, 30, 40, 3, 8, 22, 12]);
+        Assert.Equal(20_673, full.FastStateSize);
+    }
+
+    [Fact]
+    public void MultiStepWeights_AnnealTowardsTheLastStep()
+    {
+        var first = MetaTraining.MultiStepWeights(5, epoch: 1, annealEpochs: 10);
+        var late = MetaTraining.MultiStepWeights(5, epoch: 20, annealEpochs: 10);
+
+        Assert.All(first, w => Assert.Equal(0.2f, w, 4));
+        Assert.Equal(1f, late.Sum(), 4);
+        Assert.True(late[^1] > 0.95f);
+    }
+
+    /// <summary>MAE on the synthetic set's held-out test users (existing items), adapted with <paramref name="steps"/> steps.</summary>
+    internal static double HeldOutMae(MetaModel model, RatingsDataset data, int steps)
+    {
+        var record = model.Manifest.Training;
+        var split = MeluProtocol.SplitUsers(data.Ratings.Select(r => r.UserId).Distinct(), record.ValidationFraction, record.TestFraction, record.SplitSeed);
+        var tasks = MeluProtocol.ExistingItemsTasks(data, split.Test, seed: 1);
+        Assert.NotEmpty(tasks);
+        var table = model.Features.EncodeItems(data.Items.Values.OrderBy(i => i.ItemId));
+        using var items = new ItemFeatureTensors(table, CPU);
+        var network = new MeluNetwork(model.Network.Hyper, model.Network.VocabularySizes);
+        MetaModel.ReadWeights(network, MetaModel.WriteWeights(model.Network), "copy");
+        using var learner = new MetaLearner(network, items, firstOrder: true);
+        using var batch = TaskBatch.Create(tasks, table, model.Features, data.Users, CPU);
+        var metrics = new MetricAccumulator();
+        learner.Evaluate(batch, steps, metrics);
+        return metrics.Result().Mae;
+    }
+}

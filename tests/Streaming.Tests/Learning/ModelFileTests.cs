@@ -1,0 +1,125 @@
+using Streaming.Shared.Learning;
+using static TorchSharp.torch;
+
+namespace Streaming.Tests.Learning;
+
+[Collection(TorchCollection.Name)]
+public sealed class ModelFileTests : IDisposable
+{
+    private readonly string directory = Directory.CreateTempSubdirectory("streaming-model-").FullName;
+
+    public void Dispose() => Directory.Delete(directory, recursive: true);
+
+    [Fact]
+    public void SaveThenLoad_RoundTripsWeightsManifestAndVocabularies()
+    {
+        var data = LearningFixtures.Synthetic();
+        using var trained = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 1)).Model;
+        string path = Path.Combine(directory, "m.model");
+        var written = MetaModel.Save(path, trained.Network, trained.Features, trained.Manifest);
+
+        using var loaded = MetaModel.Load(path, CPU);
+
+        Assert.Equal(written.WeightsSha256, loaded.Manifest.WeightsSha256);
+        Assert.Equal(64, loaded.Manifest.WeightsSha256.Length);
+        Assert.Equal(trained.Manifest.Hyperparameters, loaded.Manifest.Hyperparameters);
+        Assert.Equal(trained.Manifest.Training, loaded.Manifest.Training);
+        Assert.Equal(trained.Manifest.Validation, loaded.Manifest.Validation);
+        Assert.Equal(trained.Features.ToJson(), loaded.Features.ToJson());
+        Assert.Equal(MetaModel.WriteWeights(trained.Network), MetaModel.WriteWeights(loaded.Network));
+    }
+
+    [Fact]
+    public void Load_WeightsChangedByOneByte_IsRefusedWithChecksumMismatch()
+    {
+        string path = SaveSmallModel();
+        var bytes = File.ReadAllBytes(path);
+        bytes[^10] ^= 0x01;
+        File.WriteAllBytes(path, bytes);
+
+        var error = Assert.Throws<InvalidDataException>(() => MetaModel.Load(path, CPU));
+        Assert.Contains("checksum mismatch", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_TruncatedFile_IsRefused()
+    {
+        string path = SaveSmallModel();
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+
+        Assert.Throws<InvalidDataException>(() => MetaModel.Load(path, CPU));
+    }
+
+    [Fact]
+    public void Load_NotAModelFile_IsRefusedNamingTheFile()
+    {
+        string path = Path.Combine(directory, "notes.txt");
+        File.WriteAllText(path, "hello, this is not a model");
+
+        var error = Assert.Throws<InvalidDataException>(() => MetaModel.Load(path, CPU));
+        Assert.Contains(path, error.Message, StringComparison.Ordinal);
+        Assert.Contains("bad magic", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_NewerFormatVersion_IsRefused()
+    {
+        string path = SaveSmallModel();
+        RewriteManifest(path, json => json.Replace("\"formatVersion\": 1", "\"formatVersion\": 99", StringComparison.Ordinal));
+
+        var error = Assert.Throws<InvalidDataException>(() => MetaModel.Load(path, CPU));
+        Assert.Contains("format version 99", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_ManifestShapeDisagreesWithWeights_IsRefused()
+    {
+        string path = SaveSmallModel();
+        RewriteManifest(path, json => json.Replace("\"hidden2\": 16", "\"hidden2\": 17", StringComparison.Ordinal));
+
+        var error = Assert.Throws<InvalidDataException>(() => MetaModel.Load(path, CPU));
+        Assert.Contains("shape", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Save_NonFiniteWeights_AreRefusedAtLoad()
+    {
+        var data = LearningFixtures.Synthetic(users: 200);
+        using var trained = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 1)).Model;
+        using (no_grad())
+        {
+            trained.Network.parameters().First().view(-1)[0] = float.NaN;
+        }
+
+        string path = Path.Combine(directory, "nan.model");
+        MetaModel.Save(path, trained.Network, trained.Features, trained.Manifest);
+
+        var error = Assert.Throws<InvalidDataException>(() => MetaModel.Load(path, CPU));
+        Assert.Contains("NaN", error.Message, StringComparison.Ordinal);
+    }
+
+    private string SaveSmallModel()
+    {
+        var data = LearningFixtures.Synthetic(users: 200);
+        using var trained = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 1)).Model;
+        string path = Path.Combine(directory, $"{Guid.NewGuid():N}.model");
+        MetaModel.Save(path, trained.Network, trained.Features, trained.Manifest);
+        return path;
+    }
+
+    private static void RewriteManifest(string path, Func<string, string> edit)
+    {
+        var bytes = File.ReadAllBytes(path);
+        int length = BitConverter.ToInt32(bytes, 8);
+        string json = System.Text.Encoding.UTF8.GetString(bytes, 12, length);
+        string edited = edit(json);
+        Assert.NotEqual(json, edited);
+        var manifest = System.Text.Encoding.UTF8.GetBytes(edited);
+        using var file = File.Create(path);
+        file.Write(bytes, 0, 8);
+        file.Write(BitConverter.GetBytes(manifest.Length));
+        file.Write(manifest);
+        file.Write(bytes, 12 + length, bytes.Length - 12 - length);
+    }
+}
