@@ -20,6 +20,7 @@ internal static class TrainCommand
         var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without a better validation MAE.", DefaultValueFactory = _ => 4 };
         var innerLr = new Option<float>("--inner-lr") { Description = "Inner learning rate (initial value of learned rates).", DefaultValueFactory = _ => new Hyperparameters().InnerLearningRate };
         var metaLr = new Option<float>("--meta-lr") { Description = "Adam learning rate of the outer loop.", DefaultValueFactory = _ => new Hyperparameters().MetaLearningRate };
+        var tokenDropout = new Option<float>("--token-dropout") { Description = "Training-time probability of replacing a director, actor or zip token by 'unknown'.", DefaultValueFactory = _ => new Hyperparameters().TokenDropout };
         var batch = new Option<int>("--batch-size") { Description = "Users per meta-batch.", DefaultValueFactory = _ => 32 };
         var firstOrder = new Option<bool>("--first-order") { Description = "Drop the inner-loop Hessian (any algorithm)." };
         var pretrain = new Option<int>("--pretrain-epochs") { Description = "Plain regression epochs before meta-training (0: none).", DefaultValueFactory = _ => 0 };
@@ -31,7 +32,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Meta-train a model on the warm state of a data set (existing users x items released <= 1997).")
         {
-            data, output, algo, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, batch, firstOrder, pretrain, fixedTasks, minCount, maxUsers, seed, device,
+            data, output, algo, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, minCount, maxUsers, seed, device,
         };
         command.SetAction(parse =>
         {
@@ -45,6 +46,7 @@ internal static class TrainCommand
                 InnerLearningRate = parse.GetValue(innerLr),
                 MetaLearningRate = parse.GetValue(metaLr),
                 MetaBatchSize = parse.GetValue(batch),
+                TokenDropout = parse.GetValue(tokenDropout),
             };
             hyper.Validate();
             var options = new TrainingOptions

@@ -135,8 +135,8 @@ public sealed class MeluNetwork : nn.Module
         var result = cat([
             rate.call(items.Rate),
             WeightedMean(genre, items.GenreIndex, items.GenreWeight),
-            WeightedMean(director, items.DirectorIndex, items.DirectorWeight),
-            WeightedMean(actor, items.ActorIndex, items.ActorWeight),
+            WeightedMean(director, DropTokens(items.DirectorIndex), items.DirectorWeight),
+            WeightedMean(actor, DropTokens(items.ActorIndex), items.ActorWeight),
         ], 1);
         return result.MoveToOuterDisposeScope();
     }
@@ -150,7 +150,7 @@ public sealed class MeluNetwork : nn.Module
             gender.call(profile.select(1, 0)),
             age.call(profile.select(1, 1)),
             occupation.call(profile.select(1, 2)),
-            zip.call(profile.select(1, 3)),
+            zip.call(DropTokens(profile.select(1, 3))),
         ], 1);
         return result.MoveToOuterDisposeScope();
     }
@@ -341,6 +341,11 @@ public sealed class MeluNetwork : nn.Module
     private static Tensor UserTerm(Tensor userEmbeddings, Tensor w1User) => w1User.dim() == 3
         ? userEmbeddings.unsqueeze(1).matmul(w1User.transpose(1, 2)).squeeze(1)
         : userEmbeddings.matmul(w1User.t());
+
+    // Token dropout (training only): see Hyperparameters.TokenDropout.
+    private Tensor DropTokens(Tensor index) => training && Hyper.TokenDropout > 0
+        ? index.masked_fill(rand(index.shape, device: index.device).lt(Hyper.TokenDropout), 0)
+        : index;
 
     private static Tensor WeightedMean(Embedding table, Tensor index, Tensor weight) =>
         (table.call(index) * weight.unsqueeze(-1)).sum(1);
