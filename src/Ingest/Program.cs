@@ -1,1 +1,12 @@
-Console.WriteLine("todo");
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+// The Ingest service consumes interaction events and keeps per-user sessions.
+// It is a Generic Host from the start so that configuration, logging and shutdown behave as they will;
+// its workers arrive with the streaming pipeline.
+var builder = Host.CreateApplicationBuilder(args);
+using var host = builder.Build();
+host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Streaming.Ingest")
+    .LogInformation("Streaming.Ingest started with no workers yet; it runs until stopped");
+await host.RunAsync();

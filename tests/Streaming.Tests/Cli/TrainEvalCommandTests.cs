@@ -1,0 +1,72 @@
+using System.Text.Json;
+using Streaming.Cli.Commands;
+using Streaming.Shared.Learning;
+
+namespace Streaming.Tests.Cli;
+
+[Collection(TorchCollection.Name)]
+public sealed class TrainEvalCommandTests : IDisposable
+{
+    private readonly string directory = Directory.CreateTempSubdirectory("streaming-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(directory, recursive: true);
+
+    [Fact]
+    public void TrainThenEval_OnSyntheticData_WritesBothPartitionsAndEveryBaseline()
+    {
+        string model = Path.Combine(directory, "m.model");
+        string json = Path.Combine(directory, "eval.json");
+        var options = new TrainingOptions
+        {
+            Hyperparameters = new Hyperparameters { InnerSteps = 2, EmbeddingDim = 8, Hidden1 = 16, Hidden2 = 8 },
+            Epochs = 2,
+        };
+
+        Assert.Equal(0, TrainCommand.Run("synthetic", model, options, "cpu"));
+        Assert.Equal(0, EvalCommand.Run("synthetic", model, new EvaluationOptions { PlainEpochs = 1 }, "cpu", json));
+
+        using var report = JsonDocument.Parse(File.ReadAllText(json));
+        var root = report.RootElement;
+        Assert.StartsWith("held-out test users", root.GetProperty("users").GetString(), StringComparison.Ordinal);
+        AssertPartitions(root);
+        var baselines = root.GetProperty("baselines");
+        foreach (var name in new[] { "global_mean", "item_mean", "support_mean", "meta_init_no_adaptation", "plain_network_finetuned" })
+        {
+            AssertPartitions(baselines.GetProperty(name));
+        }
+    }
+
+    [Fact]
+    public void Train_UnknownAlgorithm_FailsNamingTheOption()
+    {
+        var error = Assert.Throws<ArgumentException>(() => CommonOptions.ParseEnum<MetaAlgorithm>("reptile", "--algo"));
+        Assert.Contains("--algo", error.Message, StringComparison.Ordinal);
+        Assert.Contains("metasgd", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Device_CudaWithoutCuda_FailsNamingTheSetting()
+    {
+        if (TorchSharp.torch.cuda.is_available())
+        {
+            Assert.Skip("this machine has CUDA");
+        }
+
+        var error = Assert.Throws<ArgumentException>(() => TorchDevice.Resolve("cuda", "--device"));
+        Assert.Contains("--device", error.Message, StringComparison.Ordinal);
+    }
+
+    private static void AssertPartitions(JsonElement element)
+    {
+        foreach (var partition in new[] { "existing_items_new_users", "new_items_new_users" })
+        {
+            var p = element.GetProperty(partition);
+            Assert.True(p.GetProperty("users").GetInt32() > 0, partition);
+            foreach (var metric in new[] { "mae", "rmse", "ndcg3" })
+            {
+                double v = p.GetProperty(metric).GetDouble();
+                Assert.True(double.IsFinite(v) && v >= 0, $"{partition}.{metric} = {v}");
+            }
+        }
+    }
+}
