@@ -421,9 +421,9 @@ public static class DatasetLoader
             throw new DataFormatException(path, lineNo, $"rating '{text}' is not a number");
         }
 
-        return value is >= 1f and <= 5f
+        return value is >= Rating.MinValue and <= Rating.MaxValue
             ? value
-            : throw new DataFormatException(path, lineNo, $"rating {text} is outside 1..5");
+            : throw new DataFormatException(path, lineNo, $"rating {text} is outside {Rating.MinValue:0}..{Rating.MaxValue:0}");
     }
 
     // Years are written "1995"; some sources write ranges ("1995-1996"): the first year counts.

@@ -29,7 +29,14 @@ public sealed record ItemInfo(
     IReadOnlyList<string> Actors);
 
 /// <summary>One explicit rating.</summary>
-public readonly record struct Rating(int UserId, int ItemId, float Value);
+public readonly record struct Rating(int UserId, int ItemId, float Value)
+{
+    /// <summary>The lowest rating of the scale (MovieLens: 1 star).</summary>
+    public const float MinValue = 1f;
+
+    /// <summary>The highest rating of the scale (MovieLens: 5 stars).</summary>
+    public const float MaxValue = 5f;
+}
 
 /// <summary>
 /// Users, items and ratings as loaded from one folder (or generated). Ratings keep the source order,

@@ -105,12 +105,18 @@ public sealed class MetricAccumulator
     private double _ndcg3;
 
     /// <summary>Adds one user's query predictions and true ratings.</summary>
-    public void AddUser(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual)
+    public void AddUser(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual) => AddUser(predicted, actual, predicted);
+
+    /// <summary>
+    /// Adds one user: <paramref name="predicted"/> ratings for MAE and RMSE, <paramref name="ranking"/> scores for
+    /// nDCG (a model may clamp its predictions to the rating scale, yet rank by its raw scores, which have no ties).
+    /// </summary>
+    public void AddUser(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual, ReadOnlySpan<float> ranking)
     {
         // Compute all three before updating, so a bad input leaves the totals unchanged.
         var mae = RankingMetrics.MeanAbsoluteError(predicted, actual);
         var rmse = RankingMetrics.RootMeanSquaredError(predicted, actual);
-        var ndcg = RankingMetrics.NdcgAtK(predicted, actual, 3);
+        var ndcg = RankingMetrics.NdcgAtK(ranking, actual, 3);
         _mae += mae;
         _rmse += rmse;
         _ndcg3 += ndcg;

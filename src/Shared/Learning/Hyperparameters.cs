@@ -79,9 +79,10 @@ public sealed record Hyperparameters
     /// <summary>
     /// In training, the probability of replacing a director, actor or zip-region token by "unknown". Why:
     /// casts are nearly unique per item, so without it the network memorises items through them; and new
-    /// items' unseen casts all look up "unknown", which the model must have learned to use.
+    /// items' unseen casts all look up "unknown", which the model must have learned to use. Off by default:
+    /// on MovieLens-1M, 0.1 did not improve held-out MAE (0.7380 vs 0.7368) once rare tokens map to unknown.
     /// </summary>
-    public float TokenDropout { get; init; } = 0.1f;
+    public float TokenDropout { get; init; }
 
     /// <summary>Users per meta-batch (MeLU: 32).</summary>
     public int MetaBatchSize { get; init; } = 32;

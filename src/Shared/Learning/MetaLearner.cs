@@ -1,3 +1,4 @@
+using Streaming.Shared.Data;
 using Streaming.Shared.Evaluation;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -98,7 +99,15 @@ public sealed class MetaLearner : IDisposable
             int n = (int)counts[u];
             if (n > 0)
             {
-                metrics.AddUser(predicted.AsSpan(u * width, n), actual.AsSpan(u * width, n));
+                // A rating is never outside the scale: clamp for MAE / RMSE, rank by the raw scores.
+                var raw = predicted.AsSpan(u * width, n);
+                var clamped = new float[n];
+                for (int i = 0; i < n; i++)
+                {
+                    clamped[i] = Math.Clamp(raw[i], Rating.MinValue, Rating.MaxValue);
+                }
+
+                metrics.AddUser(clamped, actual.AsSpan(u * width, n), raw);
             }
         }
     }
