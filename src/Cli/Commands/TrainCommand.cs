@@ -25,6 +25,7 @@ internal static class TrainCommand
         var firstOrder = new Option<bool>("--first-order") { Description = "Drop the inner-loop Hessian (any algorithm)." };
         var pretrain = new Option<int>("--pretrain-epochs") { Description = "Plain regression epochs before meta-training (0: none).", DefaultValueFactory = _ => 0 };
         var fixedTasks = new Option<bool>("--fixed-tasks") { Description = "Keep each training user's protocol split every epoch (default: draw a new one each epoch)." };
+        var plateau = new Option<double>("--plateau-decay") { Description = "Multiply the meta learning rate by this after an epoch without validation improvement (1: constant).", DefaultValueFactory = _ => 0.5 };
         var minCount = new Option<int>("--min-count") { Description = "Directors, actors and zip regions rarer than this in training map to 'unknown'.", DefaultValueFactory = _ => 2 };
         var maxUsers = new Option<int?>("--max-users") { Description = "Train on at most this many users (quick runs)." };
         var seed = CommonOptions.Seed();
@@ -32,7 +33,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Meta-train a model on the warm state of a data set (existing users x items released <= 1997).")
         {
-            data, output, algo, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, minCount, maxUsers, seed, device,
+            data, output, algo, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, plateau, minCount, maxUsers, seed, device,
         };
         command.SetAction(parse =>
         {
@@ -59,6 +60,7 @@ internal static class TrainCommand
                 MaxTrainUsers = parse.GetValue(maxUsers),
                 PretrainEpochs = parse.GetValue(pretrain),
                 MinTokenCount = parse.GetValue(minCount),
+                PlateauDecay = parse.GetValue(plateau),
                 ResampleTasks = !parse.GetValue(fixedTasks),
             };
             return Run(parse.GetValue(data)!, parse.GetValue(output)!, options, parse.GetValue(device)!);

@@ -112,6 +112,15 @@ public sealed class MetaLearner : IDisposable
         }
     }
 
+    /// <summary>Multiplies the outer learning rate by <paramref name="factor"/> (reduce-on-plateau).</summary>
+    public void ScaleLearningRate(double factor)
+    {
+        foreach (var group in optimizer.ParamGroups)
+        {
+            group.LearningRate *= factor;
+        }
+    }
+
     /// <inheritdoc />
     public void Dispose() => optimizer.Dispose();
 

@@ -22,6 +22,12 @@ public sealed record TrainingOptions
     /// <summary>Seeds the train / validation / test split of the data set's users.</summary>
     public int SplitSeed { get; init; } = 2019;
 
+    /// <summary>
+    /// Multiply the outer learning rate by this after every epoch that does not improve validation MAE
+    /// (1: constant rate). Small steps late in training help once the validation curve flattens.
+    /// </summary>
+    public double PlateauDecay { get; init; } = 0.5;
+
     /// <summary>Share of users held out for early stopping.</summary>
     public double ValidationFraction { get; init; } = 0.1;
 
@@ -182,6 +188,11 @@ public static class MetaTraining
             }
 
             progress?.Report(new TrainingProgress(epoch, options.Epochs, batches.Count, batches.Count, lossSum / Math.Max(1, batches.Count), validation, improved));
+            if (!improved)
+            {
+                learner.ScaleLearningRate(options.PlateauDecay);
+            }
+
             if (epoch - bestEpoch >= options.Patience)
             {
                 break;
