@@ -25,7 +25,7 @@ internal static class TrainCommand
         var firstOrder = new Option<bool>("--first-order") { Description = "Drop the inner-loop Hessian (any algorithm)." };
         var pretrain = new Option<int>("--pretrain-epochs") { Description = "Plain regression epochs before meta-training (0: none).", DefaultValueFactory = _ => 0 };
         var fixedTasks = new Option<bool>("--fixed-tasks") { Description = "Keep each training user's protocol split every epoch (default: draw a new one each epoch)." };
-        var plateau = new Option<double>("--plateau-decay") { Description = "Multiply the meta learning rate by this after an epoch without validation improvement (1: constant).", DefaultValueFactory = _ => 0.5 };
+        var plateau = new Option<double>("--plateau-decay") { Description = "Multiply the meta learning rate by this after an epoch without validation improvement (1: constant).", DefaultValueFactory = _ => 1.0 };
         var minCount = new Option<int>("--min-count") { Description = "Directors, actors and zip regions rarer than this in training map to 'unknown'.", DefaultValueFactory = _ => 2 };
         var maxUsers = new Option<int?>("--max-users") { Description = "Train on at most this many users (quick runs)." };
         var seed = CommonOptions.Seed();
