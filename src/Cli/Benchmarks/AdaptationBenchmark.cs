@@ -31,6 +31,9 @@ internal static class AdaptationBenchmark
         Throughput Batched,
         Throughput PerUserLoop,
         double Speedup,
+        Throughput AdaptOnlyBatched,
+        Throughput AdaptOnlyPerUserLoop,
+        double AdaptOnlySpeedup,
         string MetaTrainingAlgorithm,
         double MetaTrainingUsersPerSecond);
 
@@ -57,35 +60,40 @@ internal static class AdaptationBenchmark
         AnsiConsole.MarkupLineInterpolated($"Benchmark: {model.Network.Hyper.Scope} scope, {s.Steps} steps, catalogue {catalogue.Length:N0} items, mean support {sessions.Average(x => x.Interactions.Count):F1} ratings, on {device.type.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
 
         recommender.Recommend(sessions.Take(s.Batch).ToArray(), s.Steps, 10);   // warm-up: allocator, kernels
-        var batched = Measure(sessions.Take(s.Users).Chunk(s.Batch), recommender, s.Steps);
-        var loop = Measure(sessions.Take(s.LoopUsers).Select(x => new[] { x }), recommender, s.Steps);
+        var batched = Measure(sessions.Take(s.Users).Chunk(s.Batch), call => recommender.Recommend(call, s.Steps, 10));
+        var loop = Measure(sessions.Take(s.LoopUsers).Select(x => new[] { x }), call => recommender.Recommend(call, s.Steps, 10));
+        var adaptBatched = Measure(sessions.Take(s.Users).Chunk(s.Batch), call => recommender.AdaptFastState(call, s.Steps));
+        var adaptLoop = Measure(sessions.Take(s.LoopUsers).Select(x => new[] { x }), call => recommender.AdaptFastState(call, s.Steps));
         double training = MetaTrainingThroughput(model, data, device);
 
         var table = new Table().AddColumns("mode", "users", "users/s", "ms per user", "p50 ms per call", "p99 ms per call");
         table.AddRow($"batched ({s.Batch} per call)", $"{batched.Users}", $"{batched.UsersPerSecond:F0}", $"{batched.MsPerUser:F3}", $"{batched.LatencyP50Ms:F1}", $"{batched.LatencyP99Ms:F1}");
         table.AddRow("per-user loop", $"{loop.Users}", $"{loop.UsersPerSecond:F0}", $"{loop.MsPerUser:F3}", $"{loop.LatencyP50Ms:F1}", $"{loop.LatencyP99Ms:F1}");
+        table.AddRow($"adapt only, batched ({s.Batch})", $"{adaptBatched.Users}", $"{adaptBatched.UsersPerSecond:F0}", $"{adaptBatched.MsPerUser:F3}", $"{adaptBatched.LatencyP50Ms:F1}", $"{adaptBatched.LatencyP99Ms:F1}");
+        table.AddRow("adapt only, per-user loop", $"{adaptLoop.Users}", $"{adaptLoop.UsersPerSecond:F0}", $"{adaptLoop.MsPerUser:F3}", $"{adaptLoop.LatencyP50Ms:F1}", $"{adaptLoop.LatencyP99Ms:F1}");
         AnsiConsole.Write(table);
         double speedup = batched.UsersPerSecond / loop.UsersPerSecond;
-        AnsiConsole.MarkupLineInterpolated($"Speed-up batched / per-user loop: [bold]{speedup:F1}x[/]; per-user fast state {model.Network.FastStateSize * 4:N0} bytes");
+        double adaptSpeedup = adaptBatched.UsersPerSecond / adaptLoop.UsersPerSecond;
+        AnsiConsole.MarkupLineInterpolated($"Speed-up batched / per-user loop: [bold]{speedup:F1}x[/] adapt + score, [bold]{adaptSpeedup:F1}x[/] adapt only; per-user fast state {model.Network.FastStateSize * 4:N0} bytes");
         AnsiConsole.MarkupLineInterpolated($"Meta-training throughput ({model.Network.Hyper.Algorithm}, {model.Network.Hyper.InnerSteps} steps): [bold]{training:F0} users/s[/]");
 
         return new Result(
             device.type.ToString().ToLowerInvariant(), data.Source, s.Model ?? "fresh network (untrained weights; speed does not depend on them)",
             model.Network.Hyper.Scope.ToString().ToLowerInvariant(), s.Steps, catalogue.Length, sessions.Average(x => x.Interactions.Count), s.Batch,
-            model.Network.FastStateSize * 4, batched, loop, speedup, model.Network.Hyper.Algorithm.ToString().ToLowerInvariant(), training);
+            model.Network.FastStateSize * 4, batched, loop, speedup, adaptBatched, adaptLoop, adaptSpeedup, model.Network.Hyper.Algorithm.ToString().ToLowerInvariant(), training);
     }
 
-    private static Throughput Measure(IEnumerable<UserSession[]> calls, BatchRecommender recommender, int steps)
+    private static Throughput Measure(IEnumerable<UserSession[]> calls, Action<UserSession[]> call)
     {
         var latencies = new List<double>();
         int users = 0;
         var total = Stopwatch.StartNew();
-        foreach (var call in calls)
+        foreach (var group in calls)
         {
             var watch = Stopwatch.StartNew();
-            recommender.Recommend(call, steps, 10);
+            call(group);
             latencies.Add(watch.Elapsed.TotalMilliseconds);
-            users += call.Length;
+            users += group.Length;
         }
 
         double seconds = total.Elapsed.TotalSeconds;

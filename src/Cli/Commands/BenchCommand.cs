@@ -20,8 +20,8 @@ internal static class BenchCommand
         var data = new Option<string?>("--data") { Description = "Data folder for the catalogue and support sets (default: ../shared/datasets/ml-1m when present, else synthetic)." };
         var model = new Option<string?>("--model") { Description = "Model file (default: a freshly initialised network of the default architecture; speed does not depend on the weights)." };
         var users = new Option<int>("--users") { Description = "New users to adapt in the batched run.", DefaultValueFactory = _ => 2048 };
-        var loopUsers = new Option<int>("--loop-users") { Description = "Users for the per-user loop baseline.", DefaultValueFactory = _ => 256 };
-        var batch = new Option<int>("--batch") { Description = "Users per batch.", DefaultValueFactory = _ => 256 };
+        var loopUsers = new Option<int>("--loop-users") { Description = "Users for the per-user loop baseline.", DefaultValueFactory = _ => 64 };
+        var batch = new Option<int>("--batch") { Description = "Users per batch.", DefaultValueFactory = _ => 64 };
         var steps = new Option<int>("--steps") { Description = "Local update steps.", DefaultValueFactory = _ => 5 };
         var scope = new Option<string?>("--scope") { Description = "Fast-weight scope of the fresh network (ignored with --model)." };
         var device = Commands.CommonOptions.Device();

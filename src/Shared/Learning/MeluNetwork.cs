@@ -235,6 +235,78 @@ public sealed class MeluNetwork : nn.Module
     }
 
     /// <summary>
+    /// The catalogue side of serving, computed once per model and catalogue: item embeddings and their products
+    /// with the shared first-layer weights (used whenever those weights do not adapt per user).
+    /// </summary>
+    public CatalogueProjection ProjectCatalogue(ItemFeatureTensors items)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        int half = Hyper.InputDim / 2;
+        Tensor embeddings = EmbedItems(items);
+        Tensor layer1 = embeddings.matmul(W1.narrow(1, 0, half).t());
+        Tensor? v1 = extras.TryGetValue("V1", out var p) ? embeddings.matmul(p.narrow(0, 0, half)) : null;
+        return new CatalogueProjection(embeddings.MoveToOuterDisposeScope(), layer1.MoveToOuterDisposeScope(), v1?.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Serving only (no autograd): scores every catalogue item for every user, [users, items]. Same values as
+    /// <see cref="Decide"/> on the catalogue, computed item-major ([items, users, hidden]) so that each layer
+    /// is one large matrix product, with plain ReLUs instead of the masks the hand-written backward needs.
+    /// Checked against <see cref="Decide"/> in the tests.
+    /// </summary>
+    public Tensor ScoreCatalogue(CatalogueProjection catalogue, Tensor users, FastWeights fast)
+    {
+        ArgumentNullException.ThrowIfNull(catalogue);
+        ArgumentNullException.ThrowIfNull(users);
+        ArgumentNullException.ThrowIfNull(fast);
+        int half = Hyper.InputDim / 2;
+        long n = catalogue.Embeddings.shape[0], b = users.shape[0];
+        long h1 = Hyper.Hidden1, r = Hyper.Rank;
+
+        Tensor z1;        // [items, users, H1], or [items, 1, H1] while it is shared
+        Tensor rowBias;   // [users, H1]: everything in layer 1 that does not depend on the item
+        if (fast.GetOrDefault("W1") is { } w1)
+        {
+            z1 = catalogue.Embeddings.matmul(w1.narrow(2, 0, half).reshape(b * h1, half).t()).view(n, b, h1);
+            rowBias = users.unsqueeze(1).matmul(w1.narrow(2, half, half).transpose(1, 2)).squeeze(1);
+        }
+        else
+        {
+            z1 = catalogue.Layer1.unsqueeze(1);
+            rowBias = users.matmul(W1.narrow(1, half, half).t());
+        }
+
+        rowBias = rowBias + (fast.GetOrDefault("b1") ?? b1);
+        if (fast.GetOrDefault("U1") is { } u1)
+        {
+            z1 = z1 + catalogue.V1!.matmul(u1.reshape(b * h1, r).t()).view(n, b, h1);
+            rowBias = rowBias + users.matmul(extras["V1"].narrow(0, half, half)).unsqueeze(1).matmul(u1.transpose(1, 2)).squeeze(1);
+        }
+
+        if (fast.GetOrDefault("c") is { } c)
+        {
+            rowBias = rowBias + c.matmul(extras["P"].t());
+        }
+
+        Tensor a1 = nn.functional.relu(z1 + rowBias);
+        Tensor z2 = fast.GetOrDefault("W2") is { } w2
+            ? a1.transpose(0, 1).bmm(w2.transpose(1, 2)).transpose(0, 1)
+            : a1.matmul(W2.t());
+        if (fast.GetOrDefault("U2") is { } u2)
+        {
+            z2 = z2 + a1.matmul(extras["V2"]).transpose(0, 1).bmm(u2.transpose(1, 2)).transpose(0, 1);
+        }
+
+        Tensor a2 = nn.functional.relu(z2 + (fast.GetOrDefault("b2") ?? b2));
+        Tensor scores = fast.GetOrDefault("W3") is { } w3
+            ? a2.mul_(w3.squeeze(1)).sum(-1)
+            : a2.matmul(W3.t()).squeeze(-1);
+        return scores.t() + (fast.GetOrDefault("b3") ?? b3);
+    }
+
+    /// <summary>
     /// The gradient of sum_u L_u with respect to each user's fast tensors, written out by hand for the batched
     /// three-layer network (so it runs under no_grad when serving), given dL/dprediction [users, items].
     /// Built from differentiable tensor operations: when the inputs require grad, autograd differentiates
@@ -373,6 +445,18 @@ public sealed class MeluNetwork : nn.Module
         var p = new Parameter(value);
         extras.Add(name, p);
         register_parameter(name, p);
+    }
+}
+
+/// <summary>A catalogue prepared for serving: item embeddings [items, 4E], their first-layer product [items, H1], and for the low-rank scope their projection on V1 [items, r].</summary>
+public sealed record CatalogueProjection(Tensor Embeddings, Tensor Layer1, Tensor? V1) : IDisposable
+{
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Embeddings.Dispose();
+        Layer1.Dispose();
+        V1?.Dispose();
     }
 }
 

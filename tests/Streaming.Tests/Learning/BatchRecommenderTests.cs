@@ -25,6 +25,33 @@ public sealed class BatchRecommenderTests
         }
     }
 
+    public static TheoryData<FastWeightScope> Scopes => new(Enum.GetValues<FastWeightScope>());
+
+    [Theory]
+    [MemberData(nameof(Scopes))]
+    public void ScoreCatalogue_ServingPath_EqualsTheGeneralForward(FastWeightScope scope)
+    {
+        using var d = TorchSharp.torch.NewDisposeScope();
+        using var noGrad = TorchSharp.torch.no_grad();
+        TorchSharp.torch.manual_seed(3);
+        var data = LearningFixtures.Synthetic(users: 50);
+        var features = FeatureSpace.Build(data.Items.Values, data.Users.Values);
+        var hyper = new Hyperparameters { Scope = scope, EmbeddingDim = 8, Hidden1 = 16, Hidden2 = 12, Rank = 3, ContextDim = 5 };
+        using var network = new MeluNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray());
+        using var items = new ItemFeatureTensors(features.EncodeItems(data.Items.Values), TorchSharp.torch.CPU);
+        using var catalogue = network.ProjectCatalogue(items);
+        var users = TorchSharp.torch.randn(5, 32);
+        // A perturbed fast state, so every per-user tensor differs from the shared one.
+        var fast = new FastWeights(network.InitialFastWeights(5, TorchSharp.torch.CPU).Values
+            .ToDictionary(kv => kv.Key, kv => kv.Value + (0.1 * TorchSharp.torch.randn_like(kv.Value))));
+
+        var expected = network.Decide(catalogue.Embeddings, users, fast).Prediction;
+        var actual = network.ScoreCatalogue(catalogue, users, fast);
+
+        Assert.Equal(expected.shape, actual.shape);
+        Assert.True(expected.allclose(actual, rtol: 1e-4, atol: 1e-5), $"max difference {(expected - actual).abs().max().item<float>()}");
+    }
+
     [Fact]
     public void Recommend_ReturnsTopKUnseenItemsInDescendingScore()
     {
