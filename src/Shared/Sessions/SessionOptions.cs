@@ -1,0 +1,29 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Streaming.Shared.Sessions;
+
+/// <summary>Configuration section <c>Sessions</c>: how user sessions are kept and when a user is adapted.</summary>
+public sealed class SessionOptions
+{
+    public const string Section = "Sessions";
+
+    /// <summary>Most recent interactions kept per user (older ones are dropped).</summary>
+    [Range(1, 10_000)]
+    public int MaxHistory { get; set; } = 100;
+
+    /// <summary>A session expires this long after its last interaction.</summary>
+    [Range(60, 90 * 24 * 3600)]
+    public int TtlSeconds { get; set; } = 7 * 24 * 3600;
+
+    /// <summary>A user is first adapted at this many interactions (the few-shot threshold).</summary>
+    [Range(1, 1000)]
+    public int AdaptThreshold { get; set; } = 5;
+
+    /// <summary>After the first adaptation, a user is adapted again every this many new interactions.</summary>
+    [Range(1, 1000)]
+    public int AdaptEvery { get; set; } = 5;
+
+    /// <summary>How many recent event ids per user are remembered to drop redelivered or duplicated events.</summary>
+    [Range(16, 100_000)]
+    public int DedupWindow { get; set; } = 1024;
+}

@@ -1,0 +1,108 @@
+using Streaming.Shared.Contracts;
+using Streaming.Shared.Sessions;
+using Streaming.Tests.Infrastructure;
+
+namespace Streaming.Tests.Sessions;
+
+public sealed class RedisSessionStoreTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task Apply_SameEventTwice_AppliesItOnce()
+    {
+        var store = Store(out string user);
+        var e = Event(user, "e1", item: 10);
+
+        var first = await store.ApplyAsync([e]);
+        var again = await store.ApplyAsync([e, e]);
+
+        Assert.True(first[0].Applied);
+        Assert.All(again, r => Assert.False(r.Applied));
+        var session = Assert.Single(await store.LoadAsync([user]));
+        Assert.Equal(1, session.Interactions);
+        Assert.Single(session.Recent);
+    }
+
+    [Fact]
+    public async Task Apply_CrossingTheThreshold_AdaptsAtNAndThenEveryK()
+    {
+        var store = Store(out string user, threshold: 5, every: 3);
+        var events = Enumerable.Range(1, 12).Select(i => Event(user, $"e{i}", item: i)).ToArray();
+
+        var results = await store.ApplyAsync(events);
+
+        Assert.Equal([5L, 8L, 11L], results.Where(r => r.AdaptNow).Select(r => r.Interactions));
+        Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), results.Select(r => r.Interactions));
+    }
+
+    [Fact]
+    public async Task Apply_RedeliveredEventThatMadeTheUserDue_RequestsAdaptationAgain()
+    {
+        // A crash after the write but before the adapt-request was published must not lose the adaptation.
+        var store = Store(out string user, threshold: 3, every: 10);
+        var events = Enumerable.Range(1, 3).Select(i => Event(user, $"e{i}", item: i)).ToArray();
+        await store.ApplyAsync(events);
+
+        var redelivered = await store.ApplyAsync(events);
+
+        Assert.Equal([false, false, true], redelivered.Select(r => r.AdaptNow));
+        Assert.All(redelivered, r => Assert.False(r.Applied));
+        Assert.All(redelivered, r => Assert.Equal(3, r.Interactions));
+    }
+
+    [Fact]
+    public async Task Load_ReturnsNewestFirstBoundedHistoryAndTheLatestProfile()
+    {
+        var store = Store(out string user, maxHistory: 4);
+        var events = Enumerable.Range(1, 6).Select(i => Event(user, $"e{i}", item: i)).ToList();
+        events[0] = events[0] with { Profile = new ProfileFields { Gender = "F", Age = "25", Occupation = "4", Zip = "48067" } };
+        events[5] = events[5] with { Profile = new ProfileFields { Zip = "10001" } };
+        await store.ApplyAsync(events);
+
+        var session = Assert.Single(await store.LoadAsync([user, "nobody-" + user]));
+
+        Assert.Equal(6, session.Interactions);
+        Assert.Equal([6, 5, 4, 3], session.Recent.Select(r => r.ItemId));
+        Assert.Equal(T0.AddMinutes(6).ToUnixTimeMilliseconds(), session.Recent[0].EventTimeMs);
+        Assert.Equal(new Streaming.Shared.Data.UserProfile("F", "25", "4", "10001"), session.Profile);
+    }
+
+    [Fact]
+    public async Task Apply_SetsTheSessionTimeToLive()
+    {
+        var store = Store(out string user, ttlSeconds: 600);
+        await store.ApplyAsync([Event(user, "e1", item: 1)]);
+
+        var ttl = await redis.Require().GetDatabase().KeyTimeToLiveAsync($"{Prefix(user)}:{{{user}}}:h");
+
+        Assert.NotNull(ttl);
+        Assert.InRange(ttl.Value.TotalSeconds, 590, 600);
+    }
+
+    [Fact]
+    public async Task Apply_TenThousandPipelinedEventsOverManyUsers_CountsEachExactlyOnce()
+    {
+        var store = Store(out string user);
+        var events = Enumerable.Range(0, 10_000).Select(i => Event($"{user}-{i % 100}", $"e{i}", item: i)).ToList();
+
+        await store.ApplyAsync(events);
+        await store.ApplyAsync(events.Take(5_000).ToList());   // a redelivered half
+
+        var sessions = await store.LoadAsync(Enumerable.Range(0, 100).Select(u => $"{user}-{u}").ToList());
+        Assert.Equal(100, sessions.Count);
+        Assert.All(sessions, s => Assert.Equal(100, s.Interactions));
+    }
+
+    private RedisSessionStore Store(out string user, int threshold = 5, int every = 5, int maxHistory = 100, int ttlSeconds = 3600)
+    {
+        user = "u" + Guid.NewGuid().ToString("N")[..12];
+        var options = new SessionOptions { AdaptThreshold = threshold, AdaptEvery = every, MaxHistory = maxHistory, TtlSeconds = ttlSeconds };
+        return new RedisSessionStore(redis.Require(), options, Prefix(user));
+    }
+
+    private static string Prefix(string user) => "t" + user[1..5];
+
+    private static Interaction Event(string user, string id, int item) =>
+        new(id, user, item, 1 + (item % 5), T0.AddMinutes(item), null);
+}
