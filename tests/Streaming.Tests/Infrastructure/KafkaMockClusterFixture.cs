@@ -1,0 +1,55 @@
+using Confluent.Kafka;
+
+namespace Streaming.Tests.Infrastructure;
+
+/// <summary>
+/// librdkafka's built-in mock cluster (a real Kafka wire-protocol broker on loopback), kept alive by an admin
+/// client for the lifetime of a test class; other clients connect to <see cref="BootstrapServers"/>.
+/// Topics are auto-created with 4 partitions; tests use unique topic names so they can run in parallel.
+/// </summary>
+public sealed class KafkaMockClusterFixture : IDisposable
+{
+    private readonly IAdminClient admin;
+
+    public KafkaMockClusterFixture()
+    {
+        var config = new AdminClientConfig();
+        config.Set("test.mock.num.brokers", "1");
+        admin = new AdminClientBuilder(config).SetLogHandler((_, _) => { }).Build();
+        var metadata = admin.GetMetadata(TimeSpan.FromSeconds(10));
+        BootstrapServers = string.Join(",", metadata.Brokers.Select(b => $"{b.Host}:{b.Port}"));
+    }
+
+    public string BootstrapServers { get; }
+
+    /// <summary>Reads every message of <paramref name="topic"/> until <paramref name="expected"/> arrived or the timeout passed.</summary>
+    public List<ConsumeResult<string?, byte[]>> ReadAll(string topic, int expected, TimeSpan timeout)
+    {
+        using var consumer = new ConsumerBuilder<string?, byte[]>(new ConsumerConfig
+        {
+            BootstrapServers = BootstrapServers,
+            GroupId = "reader-" + Guid.NewGuid().ToString("N"),
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        }).SetLogHandler((_, _) => { }).Build();
+        consumer.Subscribe(topic);
+        var messages = new List<ConsumeResult<string?, byte[]>>();
+        var elapsed = System.Diagnostics.Stopwatch.StartNew();
+        while (messages.Count < expected && elapsed.Elapsed < timeout)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } m)
+            {
+                messages.Add(m);
+            }
+        }
+
+        consumer.Close();
+        return messages;
+    }
+
+    public IProducer<string?, byte[]> Producer() =>
+        new ProducerBuilder<string?, byte[]>(new ProducerConfig { BootstrapServers = BootstrapServers, Acks = Acks.All, EnableIdempotence = true })
+            .SetLogHandler((_, _) => { }).Build();
+
+    public void Dispose() => admin.Dispose();
+}
