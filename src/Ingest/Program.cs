@@ -1,12 +1,11 @@
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Builder;
+using Streaming.Ingest;
+using Streaming.Shared.Hosting;
 
-// The Ingest service consumes interaction events and keeps per-user sessions.
-// It is a Generic Host from the start so that configuration, logging and shutdown behave as they will;
-// its workers arrive with the streaming pipeline.
-var builder = Host.CreateApplicationBuilder(args);
-using var host = builder.Build();
-host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Streaming.Ingest")
-    .LogInformation("Streaming.Ingest started with no workers yet; it runs until stopped");
-await host.RunAsync();
+// Ingest: interactions topic -> validated, deduplicated sessions in Redis -> adapt-requests (and the DLQ).
+var builder = WebApplication.CreateSlimBuilder(args);
+builder.AddServiceDefaults();
+builder.AddIngestServices();
+var app = builder.Build();
+app.MapServiceDefaults();
+await app.RunAsync();

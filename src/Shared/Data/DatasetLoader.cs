@@ -67,18 +67,34 @@ public static class DatasetLoader
 
         var ratings = interFile is not null ? ReadRecBoleInter(interFile) : ReadRatingsDat(ratingsDat);
         var users = File.Exists(usersDat) ? ReadUsersDat(usersDat) : ReadRecBoleUsers(userFile!);
-        IReadOnlyDictionary<int, ItemInfo> items;
+        return new RatingsDataset(dir, users, LoadItems(dir), ratings);
+    }
+
+    /// <summary>
+    /// The item catalogue of a folder alone (what a service needs): <c>movies_extrainfos.dat</c> completed from
+    /// <c>movies.dat</c>, else a <c>*.item</c> file, else <c>movies.dat</c>.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The folder has none of them.</exception>
+    public static IReadOnlyDictionary<int, ItemInfo> LoadItems(string directory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        var dir = Path.GetFullPath(directory);
+        var extraInfos = Path.Combine(dir, "movies_extrainfos.dat");
+        var moviesDat = Path.Combine(dir, "movies.dat");
         if (File.Exists(extraInfos))
         {
             var extra = ReadMovieExtraInfos(extraInfos);
-            items = File.Exists(moviesDat) ? Complete(extra, ReadMoviesDat(moviesDat)) : extra;
-        }
-        else
-        {
-            items = itemFile is not null ? ReadRecBoleItems(itemFile) : ReadMoviesDat(moviesDat);
+            return File.Exists(moviesDat) ? Complete(extra, ReadMoviesDat(moviesDat)) : extra;
         }
 
-        return new RatingsDataset(dir, users, items, ratings);
+        if (FirstWithExtension(dir, ".item") is { } itemFile)
+        {
+            return ReadRecBoleItems(itemFile);
+        }
+
+        return File.Exists(moviesDat)
+            ? ReadMoviesDat(moviesDat)
+            : throw new FileNotFoundException($"Folder '{dir}' has no item catalogue (movies_extrainfos.dat, a *.item file or movies.dat).");
     }
 
     /// <summary>Reads a RecBole <c>.inter</c> file; needs the columns <c>user_id</c>, <c>item_id</c>, <c>rating</c>.</summary>

@@ -23,7 +23,7 @@ public readonly record struct StoredInteraction(int ItemId, float Rating, long E
 /// <c>s:{u}:e</c> a sorted set of the last event ids, which makes applying an event idempotent.
 /// One Lua script applies an event atomically; many events are sent pipelined. Thread-safe.
 /// </summary>
-public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionOptions options, string prefix = "s")
+public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s")
 {
     // Returns {applied, count, adapt}. A duplicate of the event that made the user due returns adapt = 1 again,
     // so a crash between applying the event and publishing its adapt-request loses no adaptation.

@@ -5,7 +5,9 @@ namespace Streaming.Tests.Infrastructure;
 /// <summary>
 /// librdkafka's built-in mock cluster (a real Kafka wire-protocol broker on loopback), kept alive by an admin
 /// client for the lifetime of a test class; other clients connect to <see cref="BootstrapServers"/>.
-/// Topics are auto-created with 4 partitions; tests use unique topic names so they can run in parallel.
+/// Topics are auto-created with 4 partitions when first produced to (the mock has no CreateTopics); a consumer
+/// sees a topic created after it subscribed only at its next metadata refresh, so tests produce first.
+/// Tests use unique topic names so they can run in parallel.
 /// </summary>
 public sealed class KafkaMockClusterFixture : IDisposable
 {
@@ -23,7 +25,11 @@ public sealed class KafkaMockClusterFixture : IDisposable
     public string BootstrapServers { get; }
 
     /// <summary>Reads every message of <paramref name="topic"/> until <paramref name="expected"/> arrived or the timeout passed.</summary>
-    public List<ConsumeResult<string?, byte[]>> ReadAll(string topic, int expected, TimeSpan timeout)
+    public List<ConsumeResult<string?, byte[]>> ReadAll(string topic, int expected, TimeSpan timeout) =>
+        ReadUntil(topic, read => read.Count >= expected, timeout);
+
+    /// <summary>Reads <paramref name="topic"/> from the start until <paramref name="done"/> holds for what was read, or the timeout passed.</summary>
+    public List<ConsumeResult<string?, byte[]>> ReadUntil(string topic, Func<List<ConsumeResult<string?, byte[]>>, bool> done, TimeSpan timeout)
     {
         using var consumer = new ConsumerBuilder<string?, byte[]>(new ConsumerConfig
         {
@@ -35,7 +41,7 @@ public sealed class KafkaMockClusterFixture : IDisposable
         consumer.Subscribe(topic);
         var messages = new List<ConsumeResult<string?, byte[]>>();
         var elapsed = System.Diagnostics.Stopwatch.StartNew();
-        while (messages.Count < expected && elapsed.Elapsed < timeout)
+        while (!done(messages) && elapsed.Elapsed < timeout)
         {
             if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } m)
             {

@@ -89,7 +89,7 @@ public sealed class InteractionBatchProcessorTests(RedisServerFixture redis, Kaf
             AdaptRequestsTopic = $"adapt-requests-{run}",
         };
         var producer = kafka.Producer();
-        var store = new RedisSessionStore(redis.Require(), new SessionOptions { AdaptThreshold = threshold, AdaptEvery = 100 }, "t" + run);
+        var store = new RedisSessionStore(redis.Require(), new SessionStoreOptions { AdaptThreshold = threshold, AdaptEvery = 100 }, "t" + run);
         var validator = new InteractionValidator(new ValidationRules(), item => item is >= 1 and <= 100);
         return (new InteractionBatchProcessor(validator, store, new KafkaOutbox(producer), topics, ResiliencePipeline.Empty), topics, producer);
     }

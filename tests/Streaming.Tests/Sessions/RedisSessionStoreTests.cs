@@ -97,7 +97,7 @@ public sealed class RedisSessionStoreTests(RedisServerFixture redis) : IClassFix
     private RedisSessionStore Store(out string user, int threshold = 5, int every = 5, int maxHistory = 100, int ttlSeconds = 3600)
     {
         user = "u" + Guid.NewGuid().ToString("N")[..12];
-        var options = new SessionOptions { AdaptThreshold = threshold, AdaptEvery = every, MaxHistory = maxHistory, TtlSeconds = ttlSeconds };
+        var options = new SessionStoreOptions { AdaptThreshold = threshold, AdaptEvery = every, MaxHistory = maxHistory, TtlSeconds = ttlSeconds };
         return new RedisSessionStore(redis.Require(), options, Prefix(user));
     }
 

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Streaming.Shared.Sessions;
 
 /// <summary>Configuration section <c>Sessions</c>: how user sessions are kept and when a user is adapted.</summary>
-public sealed class SessionOptions
+public sealed class SessionStoreOptions
 {
     public const string Section = "Sessions";
 

@@ -1,0 +1,24 @@
+using Prometheus;
+
+namespace Streaming.Ingest;
+
+/// <summary>Ingest's Prometheus metrics (names are part of the operations contract: dashboards and alerts use them).</summary>
+public static class IngestMetrics
+{
+    public static readonly Counter Events = Metrics.CreateCounter(
+        "streaming_ingest_events_total", "Interaction events by outcome (applied, duplicate, dead_lettered).", "outcome");
+
+    public static readonly Counter AdaptRequests = Metrics.CreateCounter(
+        "streaming_ingest_adapt_requests_total", "Adapt-requests published for users who became due.");
+
+    public static readonly Histogram BatchSize = Metrics.CreateHistogram(
+        "streaming_ingest_batch_size", "Messages per processed batch.",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 4, 9) });
+
+    public static readonly Histogram BatchSeconds = Metrics.CreateHistogram(
+        "streaming_ingest_batch_seconds", "Time to make a batch durable (validate, Redis, produce).",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 14) });
+
+    public static readonly Counter RedisRetries = Metrics.CreateCounter(
+        "streaming_ingest_redis_retries_total", "Retries of a batch's Redis writes while Redis was unavailable.");
+}

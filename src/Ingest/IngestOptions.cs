@@ -1,0 +1,25 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Streaming.Ingest;
+
+/// <summary>Configuration section <c>Ingest</c> (env: <c>Ingest__GroupId</c>, ...).</summary>
+public sealed class IngestOptions
+{
+    public const string Section = "Ingest";
+
+    /// <summary>Kafka consumer group of the Ingest replicas.</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string GroupId { get; set; } = "streaming-ingest";
+
+    /// <summary>Most messages processed as one batch (one Redis round trip, one offset store).</summary>
+    [Range(1, 100_000)]
+    public int MaxBatchSize { get; set; } = 5000;
+
+    /// <summary>Longest wait for a batch to fill, in milliseconds.</summary>
+    [Range(1, 10_000)]
+    public int MaxBatchWaitMs { get; set; } = 20;
+
+    /// <summary>The item catalogue that events are checked against: a data folder, or "synthetic".</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string Catalogue { get; set; } = "";
+}
