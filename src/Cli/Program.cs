@@ -9,6 +9,7 @@ var root = new RootCommand("Streaming: few-shot personalisation of brand-new use
     EvalCommand.Create(),
     BenchCommand.Create(),
     TestCommand.Create(),
+    MockBrokerCommand.Create(),
 };
 
 try

@@ -11,15 +11,27 @@ namespace Streaming.Tests.Infrastructure;
 /// </summary>
 public sealed class KafkaMockClusterFixture : IDisposable
 {
-    private readonly IAdminClient admin;
+    private readonly System.Diagnostics.Process broker;
 
+    /// <summary>
+    /// Runs the mock cluster in its own process (<c>streaming mock-broker</c>): hosted inside the test process,
+    /// its group coordinator left a service process's consumer stuck in "rebalance in progress".
+    /// </summary>
     public KafkaMockClusterFixture()
     {
-        var config = new AdminClientConfig();
-        config.Set("test.mock.num.brokers", "1");
-        admin = new AdminClientBuilder(config).SetLogHandler((_, _) => { }).Build();
-        var metadata = admin.GetMetadata(TimeSpan.FromSeconds(10));
-        BootstrapServers = string.Join(",", metadata.Brokers.Select(b => $"{b.Host}:{b.Port}"));
+        string cli = Path.Combine(AppContext.BaseDirectory, "..", "..", "Streaming.Cli", "release", "streaming.dll");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(cli);
+        start.ArgumentList.Add("mock-broker");
+        broker = System.Diagnostics.Process.Start(start)!;
+        broker.ErrorDataReceived += (_, _) => { };
+        broker.BeginErrorReadLine();
+        string? line;
+        while ((line = broker.StandardOutput.ReadLine()) is not null && !line.StartsWith("bootstrap=", StringComparison.Ordinal))
+        {
+        }
+
+        BootstrapServers = line?["bootstrap=".Length..] ?? throw new InvalidOperationException("streaming mock-broker did not start");
     }
 
     public string BootstrapServers { get; }
@@ -57,5 +69,10 @@ public sealed class KafkaMockClusterFixture : IDisposable
         new ProducerBuilder<string?, byte[]>(new ProducerConfig { BootstrapServers = BootstrapServers, Acks = Acks.All, EnableIdempotence = true })
             .SetLogHandler((_, _) => { }).Build();
 
-    public void Dispose() => admin.Dispose();
+    public void Dispose()
+    {
+        broker.Kill(entireProcessTree: true);
+        broker.WaitForExit();
+        broker.Dispose();
+    }
 }
