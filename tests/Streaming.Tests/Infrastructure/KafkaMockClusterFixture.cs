@@ -3,8 +3,8 @@ using Confluent.Kafka;
 namespace Streaming.Tests.Infrastructure;
 
 /// <summary>
-/// librdkafka's built-in mock cluster (a real Kafka wire-protocol broker on loopback), kept alive by an admin
-/// client for the lifetime of a test class; other clients connect to <see cref="BootstrapServers"/>.
+/// librdkafka's built-in mock cluster (a real Kafka wire-protocol broker on loopback), run by
+/// <c>streaming mock-broker</c> for the lifetime of a test class; clients connect to <see cref="BootstrapServers"/>.
 /// Topics are auto-created with 4 partitions when first produced to (the mock has no CreateTopics); a consumer
 /// sees a topic created after it subscribed only at its next metadata refresh, so tests produce first.
 /// Tests use unique topic names so they can run in parallel.
