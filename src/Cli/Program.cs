@@ -10,6 +10,8 @@ var root = new RootCommand("Streaming: few-shot personalisation of brand-new use
     BenchCommand.Create(),
     TestCommand.Create(),
     MockBrokerCommand.Create(),
+    PublishCommand.Create(),
+    ConsumeCommand.Create(),
 };
 
 try
