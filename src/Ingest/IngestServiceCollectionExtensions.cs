@@ -21,6 +21,27 @@ public static class IngestServiceCollectionExtensions
     /// <summary>Name of the resilience pipeline for session-store writes.</summary>
     public const string RedisPipeline = "redis";
 
+    /// <summary>
+    /// The <c>redis</c> pipeline: transient faults only (Redis unreachable or slow), retried with capped
+    /// exponential back-off for as long as it takes. The consume loop waits meanwhile, so nothing is lost, and
+    /// resumes where it stopped; <paramref name="onRetry"/> reports the outage (health, metrics).
+    /// </summary>
+    public static ResiliencePipelineBuilder AddRedisRetry(ResiliencePipelineBuilder pipeline, Action<string> onRetry) =>
+        pipeline.AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<RedisConnectionException>().Handle<RedisTimeoutException>(),
+            MaxRetryAttempts = int.MaxValue,
+            BackoffType = DelayBackoffType.Exponential,
+            Delay = TimeSpan.FromMilliseconds(100),
+            MaxDelay = TimeSpan.FromSeconds(5),
+            UseJitter = true,
+            OnRetry = args =>
+            {
+                onRetry(args.Outcome.Exception?.Message ?? "unknown");
+                return default;
+            },
+        });
+
     public static IHostApplicationBuilder AddIngestServices(this IHostApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -33,21 +54,10 @@ public static class IngestServiceCollectionExtensions
         services.AddSingleton<IngestHealth>();
         services.AddHealthChecks().AddCheck<IngestHealth>("ingest");
 
-        // Transient faults only: Redis unreachable or slow. Consumption waits (nothing is lost) and resumes.
-        services.AddResiliencePipeline(RedisPipeline, (pipeline, context) => pipeline.AddRetry(new RetryStrategyOptions
+        services.AddResiliencePipeline(RedisPipeline, (pipeline, context) => AddRedisRetry(pipeline, reason =>
         {
-            ShouldHandle = new PredicateBuilder().Handle<RedisConnectionException>().Handle<RedisTimeoutException>(),
-            MaxRetryAttempts = int.MaxValue,
-            BackoffType = DelayBackoffType.Exponential,
-            Delay = TimeSpan.FromMilliseconds(100),
-            MaxDelay = TimeSpan.FromSeconds(5),
-            UseJitter = true,
-            OnRetry = args =>
-            {
-                context.ServiceProvider.GetRequiredService<IngestHealth>().RedisUnavailable(args.Outcome.Exception?.Message ?? "unknown");
-                IngestMetrics.RedisRetries.Inc();
-                return default;
-            },
+            context.ServiceProvider.GetRequiredService<IngestHealth>().RedisUnavailable(reason);
+            IngestMetrics.RedisRetries.Inc();
         }));
 
         services.AddSingleton<IConnectionMultiplexer>(sp =>

@@ -41,8 +41,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        string? binary = FindOnPath("redis-server");
-        if (binary is null)
+        if (FindOnPath("redis-server") is null)
         {
             unavailable = "not on PATH";
             return;
@@ -50,22 +49,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
 
         directory = Directory.CreateTempSubdirectory("streaming-redis-").FullName;
         Port = FreePort();
-        var start = new ProcessStartInfo(binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[] { "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", directory, "--save", "", "--appendonly", "no", "--protected-mode", "yes" })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        server = Process.Start(start)!;
-        server.OutputDataReceived += (_, _) => { };
-        server.ErrorDataReceived += (_, _) => { };
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
+        StartServer();
         for (int attempt = 0; attempt < 100; attempt++)
         {
             try
@@ -73,19 +57,31 @@ public sealed class RedisServerFixture : IAsyncLifetime
                 connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{Port},abortConnect=true,connectTimeout=500");
                 return;
             }
-            catch (RedisConnectionException) when (!server.HasExited)
+            catch (RedisConnectionException) when (!server!.HasExited)
             {
                 await Task.Delay(50);
             }
             catch (RedisConnectionException e)
             {
-                unavailable = $"redis-server exited with code {server.ExitCode}: {e.Message}";
+                unavailable = $"redis-server exited with code {server!.ExitCode}: {e.Message}";
                 return;
             }
         }
 
         unavailable = "redis-server did not answer within 5 s";
     }
+
+    /// <summary>Kills the server (an outage); <see cref="RestartServer"/> brings it back on the same port.</summary>
+    public void StopServer()
+    {
+        server!.Kill(entireProcessTree: true);
+        server.WaitForExit();
+        server.Dispose();
+        server = null;
+    }
+
+    /// <summary>Starts the server again on the same port; connections reconnect by themselves.</summary>
+    public void RestartServer() => StartServer();
 
     public async ValueTask DisposeAsync()
     {
@@ -105,6 +101,26 @@ public sealed class RedisServerFixture : IAsyncLifetime
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    private void StartServer()
+    {
+        var start = new ProcessStartInfo(FindOnPath("redis-server")!)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", directory!, "--save", "", "--appendonly", "no", "--protected-mode", "yes" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        server = Process.Start(start)!;
+        server.OutputDataReceived += (_, _) => { };
+        server.ErrorDataReceived += (_, _) => { };
+        server.BeginOutputReadLine();
+        server.BeginErrorReadLine();
     }
 
     private static int FreePort()
