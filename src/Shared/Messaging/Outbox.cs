@@ -1,6 +1,7 @@
+using Streaming.Shared.Messaging;
 using Confluent.Kafka;
 
-namespace Streaming.Ingest.Processing;
+namespace Streaming.Shared.Messaging;
 
 /// <summary>Where a batch's outgoing messages go; <see cref="DeliverAllAsync"/> returns once all are durable.</summary>
 public interface IOutbox
