@@ -136,15 +136,7 @@ internal static class AdaptationBenchmark
         manual_seed(1);
         var network = new MeluNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray());
         network.to(device);
-        var manifest = new ModelManifest
-        {
-            Hyperparameters = hyper,
-            Features = System.Text.Json.Nodes.JsonNode.Parse(features.ToJson())!,
-            Training = new TrainingRecord(),
-            Parameters = [],
-            WeightsSha256 = "",
-        };
-        return new MetaModel(network, features, manifest);
+        return MetaModel.Unsaved(network, features, new TrainingRecord(), validation: null, TimeProvider.System.GetUtcNow());
     }
 
     private static double Percentile(List<double> sorted, double p) =>

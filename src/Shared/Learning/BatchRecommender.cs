@@ -105,15 +105,8 @@ public sealed class BatchRecommender : IDisposable
     private (Tensor Users, FastWeights Fast) AdaptBatch(IReadOnlyList<UserSession> sessions, int steps)
     {
         var network = Model.Network;
-        var tasks = new UserTask[sessions.Count];
-        var profiles = new Dictionary<int, UserProfile>(sessions.Count);
-        for (int u = 0; u < sessions.Count; u++)
-        {
-            tasks[u] = new UserTask(u, sessions[u].Interactions, []);
-            profiles[u] = sessions[u].Profile;
-        }
-
-        using var batch = TaskBatch.Create(tasks, Catalogue, Model.Features, profiles, Device);
+        var tasks = sessions.Select(s => new UserTask(0, s.Interactions, [])).ToArray();
+        using var batch = TaskBatch.Create(tasks, Catalogue, Model.Features, (_, row) => sessions[row].Profile, Device);
         Tensor users = network.EmbedUsers(batch.Profile);
         Tensor support = projection.Embeddings.index_select(0, batch.SupportRows.flatten()).reshape(batch.SupportRows.shape[0], batch.SupportRows.shape[1], -1);
         return (users, InnerLoop.Adapt(network, support, users, batch.SupportRatings, batch.SupportMask, steps, secondOrder: false));

@@ -126,8 +126,8 @@ public static class ColdStartEvaluation
         var table = model.Features.EncodeItems(data.Items.Values.OrderBy(i => i.ItemId));
         using var items = new ItemFeatureTensors(table, device);
         using var learner = new MetaLearner(model.Network, items, firstOrder: true);
-        var existingBatches = Batches(existing, table, model.Features, data, device);
-        var freshBatches = Batches(fresh, table, model.Features, data, device);
+        var existingBatches = TaskBatch.CreateMany(existing, BatchSize, table, model.Features, data.Users, device);
+        var freshBatches = TaskBatch.CreateMany(fresh, BatchSize, table, model.Features, data.Users, device);
 
         var globalMean = new GlobalMeanPredictor(trainingRatings.Length > 0 ? trainingRatings : data.Ratings);
         IRatingPredictor[] simple =
@@ -194,7 +194,7 @@ public static class ColdStartEvaluation
         var validation = MeluProtocol.WarmStateTasks(data, validationUsers, options.Seed, options.Protocol);
         if (validation.Count > 0 && options.PlainFineTuneRates.Count > 1)
         {
-            var validationBatches = Batches(validation, table, model.Features, data, items.Rate.device);
+            var validationBatches = TaskBatch.CreateMany(validation, BatchSize, table, model.Features, data.Users, items.Rate.device);
             double bestMae = double.MaxValue;
             foreach (float rate in options.PlainFineTuneRates)
             {
@@ -212,7 +212,4 @@ public static class ColdStartEvaluation
         plain.FixedInnerLearningRate = best;
         return (new PartitionPair(MetaTraining.Evaluate(learner, existingBatches, steps), MetaTraining.Evaluate(learner, freshBatches, steps)), best);
     }
-
-    private static List<TaskBatch> Batches(IReadOnlyList<UserTask> tasks, ItemFeatureTable table, FeatureSpace features, RatingsDataset data, Device device) =>
-        tasks.Chunk(BatchSize).Select(c => TaskBatch.Create(c, table, features, data.Users, device)).ToList();
 }

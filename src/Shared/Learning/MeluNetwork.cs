@@ -217,8 +217,9 @@ public sealed class MeluNetwork : nn.Module
             z1 += c.matmul(extras["P"].t()).unsqueeze(1);
         }
 
-        Tensor mask1 = z1.gt(0).to_type(z1.dtype);
-        Tensor a1 = z1 * mask1;
+        // ReLU, plus its boolean mask for the hand-written backward (a float mask cost a cast and a multiply).
+        Tensor a1 = nn.functional.relu(z1);
+        Tensor mask1 = z1.gt(0);
 
         Tensor z2 = a1.matmul((fast.GetOrDefault("W2") ?? W2).transpose(-1, -2)) + Bias(fast, "b2");
         Tensor? a1v2 = null;
@@ -228,8 +229,8 @@ public sealed class MeluNetwork : nn.Module
             z2 += a1v2.matmul(u2.transpose(1, 2));
         }
 
-        Tensor mask2 = z2.gt(0).to_type(z2.dtype);
-        Tensor a2 = z2 * mask2;
+        Tensor a2 = nn.functional.relu(z2);
+        Tensor mask2 = z2.gt(0);
         Tensor prediction = a2.matmul((fast.GetOrDefault("W3") ?? W3).transpose(-1, -2)).squeeze(-1) + Bias(fast, "b3");
         return new DecisionPass(itemEmbeddings, userEmbeddings, mask1, a1, xv1, mask2, a2, a1v2, prediction);
     }

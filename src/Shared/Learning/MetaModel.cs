@@ -101,6 +101,23 @@ public sealed class MetaModel : IDisposable
         Manifest = manifest;
     }
 
+    /// <summary>A model in memory (trained or fresh); <see cref="Save"/> fills in its parameter list and checksum.</summary>
+    public static MetaModel Unsaved(MeluNetwork network, FeatureSpace features, TrainingRecord training, PartitionMetrics? validation, DateTimeOffset createdAt)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(features);
+        return new MetaModel(network, features, new ModelManifest
+        {
+            Hyperparameters = network.Hyper,
+            Features = JsonNode.Parse(features.ToJson())!,
+            Training = training,
+            Validation = validation,
+            Parameters = [],
+            WeightsSha256 = "",
+            CreatedAt = createdAt,
+        });
+    }
+
     public MeluNetwork Network { get; }
 
     public FeatureSpace Features { get; }

@@ -126,7 +126,7 @@ public static class MetaTraining
         var network = new MeluNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray());
         network.to(device);
         using var learner = new MetaLearner(network, items, options.FirstOrder);
-        var validationBatches = Chunk(validationTasks, EvaluationBatchSize).Select(c => TaskBatch.Create(c, table, features, data.Users, device)).ToList();
+        var validationBatches = TaskBatch.CreateMany(validationTasks, EvaluationBatchSize, table, features, data.Users, device);
 
         if (options.PretrainEpochs > 0)
         {
@@ -185,7 +185,7 @@ public static class MetaTraining
                 best = MetaModel.WriteWeights(network);
                 bestMetrics = validation;
                 bestEpoch = epoch;
-                checkpoint?.Invoke(Snapshot(network, features, hyper, record with { Epochs = epoch, BestEpoch = epoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, validation, time));
+                checkpoint?.Invoke(MetaModel.Unsaved(network, features, record with { Epochs = epoch, BestEpoch = epoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, validation, time.GetUtcNow()));
             }
 
             progress?.Report(new TrainingProgress(epoch, options.Epochs, batches.Count, batches.Count, lossSum / Math.Max(1, batches.Count), validation, improved));
@@ -211,7 +211,7 @@ public static class MetaTraining
         }
 
         network.eval();
-        var final = Snapshot(network, features, hyper, record with { Epochs = history.Count, BestEpoch = bestEpoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, bestMetrics, time);
+        var final = MetaModel.Unsaved(network, features, record with { Epochs = history.Count, BestEpoch = bestEpoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, bestMetrics, time.GetUtcNow());
         return new TrainingResult(final, history, trainedTasks / Math.Max(1e-9, trainingSeconds));
     }
 
@@ -269,22 +269,6 @@ public static class MetaTraining
         return [.. shuffled];
     }
 
-    private static IEnumerable<IReadOnlyList<UserTask>> Chunk(IReadOnlyList<UserTask> tasks, int size) => tasks.Chunk(size);
-
-    private static MetaModel Snapshot(MeluNetwork network, FeatureSpace features, Hyperparameters hyper, TrainingRecord record, PartitionMetrics? validation, TimeProvider time)
-    {
-        var manifest = new ModelManifest
-        {
-            Hyperparameters = hyper,
-            Features = System.Text.Json.Nodes.JsonNode.Parse(features.ToJson())!,
-            Training = record,
-            Validation = validation,
-            Parameters = [],
-            WeightsSha256 = "",
-            CreatedAt = time.GetUtcNow(),
-        };
-        return new MetaModel(network, features, manifest);
-    }
 }
 
 /// <summary>A short, stable fingerprint of a data set's ratings (order-sensitive).</summary>

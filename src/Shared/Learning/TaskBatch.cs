@@ -49,20 +49,34 @@ public sealed class TaskBatch : IDisposable
     /// </summary>
     public static TaskBatch Create(IReadOnlyList<UserTask> tasks, ItemFeatureTable items, FeatureSpace features, IReadOnlyDictionary<int, UserProfile> profiles, Device device)
     {
+        ArgumentNullException.ThrowIfNull(profiles);
+        return Create(tasks, items, features, (task, _) => profiles.GetValueOrDefault(task.UserId) ?? UserProfile.Unknown, device);
+    }
+
+    /// <summary>Builds a batch, taking each task's profile from <paramref name="profileOf"/> (task, row).</summary>
+    public static TaskBatch Create(IReadOnlyList<UserTask> tasks, ItemFeatureTable items, FeatureSpace features, Func<UserTask, int, UserProfile> profileOf, Device device)
+    {
         ArgumentNullException.ThrowIfNull(tasks);
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(features);
-        ArgumentNullException.ThrowIfNull(profiles);
+        ArgumentNullException.ThrowIfNull(profileOf);
         int b = tasks.Count;
         var profile = new long[b * 4];
         for (int u = 0; u < b; u++)
         {
-            features.EncodeUser(profiles.GetValueOrDefault(tasks[u].UserId) ?? UserProfile.Unknown).CopyTo(profile, u * 4);
+            features.EncodeUser(profileOf(tasks[u], u)).CopyTo(profile, u * 4);
         }
 
         var (sRows, sRatings, sMask) = Pad(tasks, t => t.Support, items, device);
         var (qRows, qRatings, qMask) = Pad(tasks, t => t.Query, items, device);
         return new TaskBatch(tasks, tensor(profile, device: device).reshape(b, 4), sRows, sRatings, sMask, qRows, qRatings, qMask);
+    }
+
+    /// <summary>Batches of at most <paramref name="size"/> tasks each (for evaluation, where order does not matter).</summary>
+    public static List<TaskBatch> CreateMany(IReadOnlyList<UserTask> tasks, int size, ItemFeatureTable items, FeatureSpace features, IReadOnlyDictionary<int, UserProfile> profiles, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        return tasks.Chunk(size).Select(chunk => Create(chunk, items, features, profiles, device)).ToList();
     }
 
     /// <inheritdoc />
