@@ -1,12 +1,11 @@
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Builder;
+using Streaming.Adapter;
+using Streaming.Shared.Hosting;
 
-// The Adapter service adapts new users' fast weights and publishes recommendations.
-// It is a Generic Host from the start so that configuration, logging and shutdown behave as they will;
-// its workers arrive with the streaming pipeline.
-var builder = Host.CreateApplicationBuilder(args);
-using var host = builder.Build();
-host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Streaming.Adapter")
-    .LogInformation("Streaming.Adapter started with no workers yet; it runs until stopped");
-await host.RunAsync();
+// Adapter: adapt-requests -> fast weights adapted from the meta-model (cached in Redis) -> recommendations.
+var builder = WebApplication.CreateSlimBuilder(args);
+builder.AddServiceDefaults();
+builder.AddAdapterServices();
+var app = builder.Build();
+app.MapServiceDefaults();
+await app.RunAsync();

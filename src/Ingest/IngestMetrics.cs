@@ -9,7 +9,7 @@ public static class IngestMetrics
         "streaming_ingest_events_total", "Interaction events by outcome (applied, duplicate, dead_lettered).", "outcome");
 
     public static readonly Counter AdaptRequests = Metrics.CreateCounter(
-        "streaming_ingest_adapt_requests_total", "Adapt-requests published for users who became due.");
+        "streaming_ingest_adapt_requests_total", "Adapt-requests published for users who became due, by basis (adapted, onboarding).", "basis");
 
     public static readonly Histogram BatchSize = Metrics.CreateHistogram(
         "streaming_ingest_batch_size", "Messages per processed batch.",
@@ -21,4 +21,7 @@ public static class IngestMetrics
 
     public static readonly Counter RedisRetries = Metrics.CreateCounter(
         "streaming_ingest_redis_retries_total", "Retries of a batch's Redis writes while Redis was unavailable.");
+
+    public static readonly Gauge ConsumerLag = Metrics.CreateGauge(
+        "streaming_ingest_consumer_lag_messages", "Interactions waiting in the assigned partitions (high watermark minus position).");
 }

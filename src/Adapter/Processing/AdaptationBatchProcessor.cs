@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Polly;
+using Streaming.Adapter.Models;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Data;
 using Streaming.Shared.Learning;
@@ -9,65 +11,136 @@ using Streaming.Shared.Sessions;
 namespace Streaming.Adapter.Processing;
 
 /// <summary>What one micro-batch did.</summary>
-public sealed record AdaptationOutcome(int Users, int MissingSessions, double ComputeSeconds);
+/// <param name="Published">The recommendations published (durably) for this batch.</param>
+/// <param name="MissingSessions">Requests whose session had expired or was never written.</param>
+/// <param name="DeadLettered">Requests that could not be read, sent to the dead-letter topic.</param>
+/// <param name="ComputeSeconds">Adaptation and scoring time.</param>
+public sealed record AdaptationOutcome(IReadOnlyList<RecommendationMessage> Published, int MissingSessions, int DeadLettered, double ComputeSeconds);
+
+/// <summary>How the Adapter adapts: local steps and list length.</summary>
+public sealed record AdaptationSettings(int Steps, int TopK);
 
 /// <summary>
-/// The Adapter's work on one micro-batch of adapt-requests, with no broker in sight. Requests are coalesced
-/// per user (the newest wins: a burst of requests is one adaptation). Sessions are loaded in one pipelined
-/// read, all users are adapted at once by the batched inner loop, and every catalogue item they have not seen
-/// is scored. Each user's fast weights are cached, tagged with the model version and session size. Top-K
-/// recommendations are published, and the call returns once all of it is durable, so the caller then stores
-/// the offsets. Not thread-safe: one micro-batch at a time (the recommender is single-threaded).
+/// The Adapter's work on one micro-batch of adapt-requests, with no broker in sight. Unreadable requests go to
+/// the dead-letter topic with the reason. The rest are coalesced per user (the newest wins: a burst of
+/// requests is one adaptation), and sessions are loaded in one pipelined read. Users due for adaptation are
+/// adapted all at once by the batched inner loop, every catalogue item they have not seen is scored, and
+/// their fast weights are cached, tagged with the model version and session size. Users below the threshold
+/// get onboarding recommendations: the model's evidence candidates, then popular items. The call returns once
+/// the cache writes and every recommendation are durable, so the caller then stores the offsets.
+/// Not thread-safe: one micro-batch at a time (the recommender is single-threaded).
 /// </summary>
 public sealed class AdaptationBatchProcessor(
-    BatchRecommender recommender,
-    string modelVersion,
     RedisSessionStore sessions,
     FastWeightCache cache,
     IOutbox outbox,
     KafkaOptions topics,
-    int steps,
-    int topK,
+    AdaptationSettings settings,
+    ResiliencePipeline redisPipeline,
     TimeProvider time)
 {
-    public async Task<AdaptationOutcome> ProcessAsync(IReadOnlyList<AdaptRequest> requests, CancellationToken cancellationToken)
+    public async Task<AdaptationOutcome> ProcessAsync(IReadOnlyList<IncomingMessage> batch, ServingModel model, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(requests);
-        var latest = requests.GroupBy(r => r.UserId, StringComparer.Ordinal).Select(g => g.MaxBy(r => r.Interactions)!).ToList();
-        var loaded = (await sessions.LoadAsync(latest.Select(r => r.UserId).ToList()).ConfigureAwait(false))
-            .ToDictionary(s => s.UserId, StringComparer.Ordinal);
-        var work = latest.Where(r => loaded.ContainsKey(r.UserId)).ToList();
-        if (work.Count == 0)
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(model);
+        var requests = new List<AdaptRequest>(batch.Count);
+        foreach (var message in batch)
         {
-            return new AdaptationOutcome(0, latest.Count, 0);
+            if (Read(message, out var reason) is { } request)
+            {
+                requests.Add(request);
+            }
+            else
+            {
+                outbox.Send(topics.AdaptRequestsDeadLetterTopic, message.Key, message.Value, DeadLetterHeaders.For(reason, message));
+            }
         }
 
-        var userSessions = work
-            .Select(r => loaded[r.UserId])
-            .Select(s => new UserSession(s.Profile, s.Recent.Select(i => new Rating(0, i.ItemId, i.Rating)).ToArray()))
-            .ToList();
+        var latest = requests.GroupBy(r => r.UserId, StringComparer.Ordinal).Select(g => g.MaxBy(r => r.Interactions)!).ToList();
+        var loaded = latest.Count == 0
+            ? []
+            : (await redisPipeline.ExecuteAsync(async _ => await sessions.LoadAsync([.. latest.Select(r => r.UserId)]).ConfigureAwait(false), cancellationToken).ConfigureAwait(false))
+                .ToDictionary(s => s.UserId, StringComparer.Ordinal);
+        var adapt = latest.Where(r => loaded.ContainsKey(r.UserId) && r.Basis == RecommendationMessage.Adapted).ToList();
+        var onboard = latest.Where(r => loaded.ContainsKey(r.UserId) && r.Basis == RecommendationMessage.Onboarding).ToList();
+
         var watch = Stopwatch.StartNew();
-        var results = recommender.Recommend(userSessions, steps, topK, exportFastState: true);
+        var adapted = model.Recommender.Recommend([.. adapt.Select(r => ToUserSession(loaded[r.UserId]))], settings.Steps, settings.TopK, exportFastState: true);
+        var onboarding = Onboarding(model, [.. onboard.Select(r => loaded[r.UserId])]);
         double compute = watch.Elapsed.TotalSeconds;
 
-        await cache.SetManyAsync(work.Select((r, i) => (r.UserId, new CachedFastWeights(modelVersion, loaded[r.UserId].Interactions, results[i].FastState!))).ToList()).ConfigureAwait(false);
-        var producedAt = time.GetUtcNow();
-        for (int i = 0; i < work.Count; i++)
+        if (adapt.Count > 0)
         {
-            var message = new RecommendationMessage
-            {
-                UserId = work[i].UserId,
-                Items = results[i].Items.Select(s => new RecommendedItem(s.ItemId, s.Score)).ToArray(),
-                ModelVersion = modelVersion,
-                Basis = RecommendationMessage.Adapted,
-                Interactions = (int)loaded[work[i].UserId].Interactions,
-                TriggerEventTime = work[i].TriggerEventTime,
-                ProducedAt = producedAt,
-            };
+            var entries = adapt.Select((r, i) => (r.UserId, new CachedFastWeights(model.Version, loaded[r.UserId].Interactions, adapted[i].FastState!))).ToList();
+            await redisPipeline.ExecuteAsync(async _ => await cache.SetManyAsync(entries).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        }
+
+        var producedAt = time.GetUtcNow();
+        var published = adapt.Select((r, i) => Message(r, loaded[r.UserId], adapted[i].Items, model.Version, producedAt))
+            .Concat(onboard.Select((r, i) => Message(r, loaded[r.UserId], onboarding[i], model.Version, producedAt)))
+            .ToList();
+        foreach (var message in published)
+        {
             outbox.Send(topics.RecommendationsTopic, message.UserId, JsonSerializer.SerializeToUtf8Bytes(message));
         }
 
         await outbox.DeliverAllAsync(cancellationToken).ConfigureAwait(false);
-        return new AdaptationOutcome(work.Count, latest.Count - work.Count, compute);
+        return new AdaptationOutcome(published, latest.Count - adapt.Count - onboard.Count, batch.Count - requests.Count, compute);
+    }
+
+    private IReadOnlyList<IReadOnlyList<ScoredItem>> Onboarding(ServingModel model, IReadOnlyList<StoredSession> users)
+    {
+        if (users.Count == 0)
+        {
+            return [];
+        }
+
+        if (model.Model.Manifest.Onboarding is { } items)
+        {
+            return [.. users.Select(u => EvidenceCandidates.For(items, u.Recent.Select(i => i.ItemId).ToHashSet(), settings.TopK))];
+        }
+
+        // A model trained before evidence candidates existed: the meta-initialisation's scores, not adapted.
+        return [.. model.Recommender.Recommend([.. users.Select(ToUserSession)], steps: 0, settings.TopK).Select(r => r.Items)];
+    }
+
+    private static UserSession ToUserSession(StoredSession session) =>
+        new(session.Profile, [.. session.Recent.Select(i => new Rating(0, i.ItemId, i.Rating))]);
+
+    private static RecommendationMessage Message(AdaptRequest request, StoredSession session, IReadOnlyList<ScoredItem> items, string version, DateTimeOffset producedAt) => new()
+    {
+        UserId = request.UserId,
+        Items = [.. items.Select(s => new RecommendedItem(s.ItemId, s.Score))],
+        ModelVersion = version,
+        Basis = request.Basis,
+        Interactions = (int)session.Interactions,
+        TriggerEventTime = request.TriggerEventTime,
+        ProducedAt = producedAt,
+    };
+
+    /// <summary>An adapt-request, or null with the reason it cannot be used.</summary>
+    private static AdaptRequest? Read(IncomingMessage message, out string reason)
+    {
+        AdaptRequest? request;
+        try
+        {
+            request = JsonSerializer.Deserialize<AdaptRequest>(message.Value);
+        }
+        catch (JsonException e)
+        {
+            reason = $"malformed adapt-request: {e.Message}";
+            return null;
+        }
+
+        reason = request switch
+        {
+            null => "malformed adapt-request: null",
+            { Schema: not AdaptRequest.SchemaV1 } => $"unsupported schema '{request.Schema}' (expected {AdaptRequest.SchemaV1})",
+            { UserId: "" } => "empty userId",
+            { Basis: not (RecommendationMessage.Adapted or RecommendationMessage.Onboarding) } => $"unknown basis '{request.Basis}'",
+            _ when message.Key != request.UserId => $"key '{message.Key}' is not the userId '{request.UserId}'",
+            _ => "",
+        };
+        return reason.Length == 0 ? request : null;
     }
 }

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using Confluent.Kafka;
 using Polly;
@@ -9,11 +7,8 @@ using Streaming.Shared.Sessions;
 
 namespace Streaming.Ingest.Processing;
 
-/// <summary>One consumed message: what the processor needs of a Kafka record.</summary>
-public sealed record IncomingMessage(string? Key, byte[] Value, string Topic, int Partition, long Offset);
-
 /// <summary>What a batch did.</summary>
-public sealed record BatchOutcome(int Applied, int Duplicates, int DeadLettered, int AdaptRequests);
+public sealed record BatchOutcome(int Applied, int Duplicates, int DeadLettered, int AdaptRequests, int OnboardingRequests = 0);
 
 /// <summary>
 /// Ingest's work on one batch, with no broker in sight: validate every message (rejects go to the dead-letter
@@ -43,7 +38,7 @@ public sealed class InteractionBatchProcessor(
             }
             else
             {
-                outbox.Send(topics.DeadLetterTopic, message.Key, message.Value, DeadLetter(result.Reason!, message));
+                outbox.Send(topics.DeadLetterTopic, message.Key, message.Value, DeadLetterHeaders.For(result.Reason!, message));
                 deadLettered++;
             }
         }
@@ -52,11 +47,11 @@ public sealed class InteractionBatchProcessor(
             ? []
             : await redisPipeline.ExecuteAsync(async _ => await store.ApplyAsync(valid).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
 
-        int adaptRequests = 0, appliedCount = 0;
+        int adaptRequests = 0, onboardingRequests = 0, appliedCount = 0;
         for (int i = 0; i < valid.Count; i++)
         {
             appliedCount += applied[i].Applied ? 1 : 0;
-            if (applied[i].AdaptNow)
+            if (applied[i].AdaptNow || applied[i].OnboardNow)
             {
                 var request = new AdaptRequest
                 {
@@ -64,21 +59,15 @@ public sealed class InteractionBatchProcessor(
                     Interactions = applied[i].Interactions,
                     TriggerEventId = valid[i].EventId,
                     TriggerEventTime = valid[i].EventTime,
+                    Basis = applied[i].AdaptNow ? RecommendationMessage.Adapted : RecommendationMessage.Onboarding,
                 };
                 outbox.Send(topics.AdaptRequestsTopic, request.UserId, JsonSerializer.SerializeToUtf8Bytes(request));
-                adaptRequests++;
+                adaptRequests += applied[i].AdaptNow ? 1 : 0;
+                onboardingRequests += applied[i].OnboardNow ? 1 : 0;
             }
         }
 
         await outbox.DeliverAllAsync(cancellationToken).ConfigureAwait(false);
-        return new BatchOutcome(appliedCount, valid.Count - appliedCount, deadLettered, adaptRequests);
+        return new BatchOutcome(appliedCount, valid.Count - appliedCount, deadLettered, adaptRequests, onboardingRequests);
     }
-
-    private static Headers DeadLetter(string reason, IncomingMessage source) => new()
-    {
-        { DeadLetterHeaders.Reason, Encoding.UTF8.GetBytes(reason) },
-        { DeadLetterHeaders.SourceTopic, Encoding.UTF8.GetBytes(source.Topic) },
-        { DeadLetterHeaders.SourcePartition, Encoding.UTF8.GetBytes(source.Partition.ToString(CultureInfo.InvariantCulture)) },
-        { DeadLetterHeaders.SourceOffset, Encoding.UTF8.GetBytes(source.Offset.ToString(CultureInfo.InvariantCulture)) },
-    };
 }

@@ -31,6 +31,9 @@ public sealed record ModelManifest
     /// <summary>Quality on the validation users at the saved checkpoint.</summary>
     public PartitionMetrics? Validation { get; init; }
 
+    /// <summary>What users below the few-shot threshold are shown (absent in models trained before it existed).</summary>
+    public OnboardingItems? Onboarding { get; init; }
+
     public required IReadOnlyList<ParameterInfo> Parameters { get; init; }
 
     /// <summary>Lower-case hex SHA-256 of the weights section.</summary>
@@ -102,7 +105,7 @@ public sealed class MetaModel : IDisposable
     }
 
     /// <summary>A model in memory (trained or fresh); <see cref="Save"/> fills in its parameter list and checksum.</summary>
-    public static MetaModel Unsaved(MeluNetwork network, FeatureSpace features, TrainingRecord training, PartitionMetrics? validation, DateTimeOffset createdAt)
+    public static MetaModel Unsaved(MeluNetwork network, FeatureSpace features, TrainingRecord training, PartitionMetrics? validation, DateTimeOffset createdAt, OnboardingItems? onboarding = null)
     {
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(features);
@@ -112,6 +115,7 @@ public sealed class MetaModel : IDisposable
             Features = JsonNode.Parse(features.ToJson())!,
             Training = training,
             Validation = validation,
+            Onboarding = onboarding,
             Parameters = [],
             WeightsSha256 = "",
             CreatedAt = createdAt,

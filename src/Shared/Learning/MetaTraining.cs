@@ -77,6 +77,9 @@ public static class MetaTraining
 {
     private const int EvaluationBatchSize = 256;
 
+    // Evidence candidates are scored on this many training users' ratings (bounded time; plenty for a ranking).
+    private const int EvidenceUsers = 2000;
+
     /// <summary>Runs the whole training.</summary>
     /// <param name="data">The data set.</param>
     /// <param name="options">Hyper-parameters, epochs, seeds, split.</param>
@@ -211,7 +214,8 @@ public static class MetaTraining
         }
 
         network.eval();
-        var final = MetaModel.Unsaved(network, features, record with { Epochs = history.Count, BestEpoch = bestEpoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, bestMetrics, time.GetUtcNow());
+        var onboarding = EvidenceCandidates.Compute(network, items, features, trainTasks.Take(EvidenceUsers).ToList(), data.Users);
+        var final = MetaModel.Unsaved(network, features, record with { Epochs = history.Count, BestEpoch = bestEpoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, bestMetrics, time.GetUtcNow(), onboarding);
         return new TrainingResult(final, history, trainedTasks / Math.Max(1e-9, trainingSeconds));
     }
 

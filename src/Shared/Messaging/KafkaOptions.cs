@@ -1,4 +1,7 @@
 using System.ComponentModel.DataAnnotations;
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
 
 namespace Streaming.Shared.Messaging;
 
@@ -23,8 +26,55 @@ public sealed class KafkaOptions
     [Required(AllowEmptyStrings = false)]
     public string RecommendationsTopic { get; set; } = "recommendations";
 
+    /// <summary>Where the Adapter puts adapt-requests it cannot read (with the reason in headers).</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string AdaptRequestsDeadLetterTopic { get; set; } = "adapt-requests.dlq";
+
     /// <summary>Further librdkafka settings (security, tuning), passed through unchanged.</summary>
     public Dictionary<string, string> Settings { get; set; } = [];
+
+    /// <summary>
+    /// A consumer of group <paramref name="groupId"/> for <see cref="BatchConsumeLoop"/>: offsets are stored by
+    /// the loop after each durable batch and committed by auto-commit; cooperative rebalancing. <see cref="Settings"/>
+    /// may tune anything except what the delivery guarantee rests on.
+    /// </summary>
+    public ConsumerConfig ConsumerConfig(string groupId)
+    {
+        var config = new ConsumerConfig
+        {
+            AutoCommitIntervalMs = 1000,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+            // A subscribed topic that does not exist yet (or whose first metadata lacked it) is otherwise noticed
+            // only after 5 minutes; 10 s costs one small metadata request.
+            TopicMetadataRefreshIntervalMs = 10_000,
+        };
+        Overlay(config);
+        config.BootstrapServers = BootstrapServers;
+        config.GroupId = groupId;
+        config.EnableAutoOffsetStore = false;
+        config.EnableAutoCommit = true;
+        return config;
+    }
+
+    /// <summary>An idempotent producer (acks=all): what every service publishes with.</summary>
+    public ProducerConfig ProducerConfig()
+    {
+        var config = new ProducerConfig { LingerMs = 2 };
+        Overlay(config);
+        config.BootstrapServers = BootstrapServers;
+        config.Acks = Acks.All;
+        config.EnableIdempotence = true;
+        return config;
+    }
+
+    private void Overlay(ClientConfig config)
+    {
+        foreach (var (key, value) in Settings)
+        {
+            config.Set(key, value);
+        }
+    }
 }
 
 /// <summary>Names of the headers a dead-lettered message carries next to its unchanged key and value.</summary>
@@ -34,4 +84,27 @@ public static class DeadLetterHeaders
     public const string SourceTopic = "dlq.source.topic";
     public const string SourcePartition = "dlq.source.partition";
     public const string SourceOffset = "dlq.source.offset";
+
+    /// <summary>The headers of <paramref name="source"/> dead-lettered for <paramref name="reason"/>.</summary>
+    public static Headers For(string reason, IncomingMessage source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return new()
+        {
+            { Reason, Encoding.UTF8.GetBytes(reason) },
+            { SourceTopic, Encoding.UTF8.GetBytes(source.Topic) },
+            { SourcePartition, Encoding.UTF8.GetBytes(source.Partition.ToString(CultureInfo.InvariantCulture)) },
+            { SourceOffset, Encoding.UTF8.GetBytes(source.Offset.ToString(CultureInfo.InvariantCulture)) },
+        };
+    }
+}
+
+/// <summary>One consumed message: what a batch processor needs of a Kafka record.</summary>
+public sealed record IncomingMessage(string? Key, byte[] Value, string Topic, int Partition, long Offset)
+{
+    public static IncomingMessage From(ConsumeResult<string?, byte[]> record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return new(record.Message.Key, record.Message.Value ?? [], record.Topic, record.Partition.Value, record.Offset.Value);
+    }
 }

@@ -9,7 +9,8 @@ namespace Streaming.Shared.Sessions;
 /// <param name="Applied">False when the event id was seen before (a redelivery or a producer retry).</param>
 /// <param name="Interactions">The user's interaction count after this event.</param>
 /// <param name="AdaptNow">This event makes the user due for adaptation (first at the threshold, then every K).</param>
-public readonly record struct ApplyResult(bool Applied, long Interactions, bool AdaptNow);
+/// <param name="OnboardNow">This is the user's first event (and the threshold is further away): the user is due for onboarding recommendations.</param>
+public readonly record struct ApplyResult(bool Applied, long Interactions, bool AdaptNow, bool OnboardNow = false);
 
 /// <summary>A user's session as stored: profile, total interactions, and the most recent interactions (newest first).</summary>
 public sealed record StoredSession(string UserId, UserProfile Profile, long Interactions, IReadOnlyList<StoredInteraction> Recent);
@@ -25,14 +26,19 @@ public readonly record struct StoredInteraction(int ItemId, float Rating, long E
 /// </summary>
 public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s")
 {
-    // Returns {applied, count, adapt}. A duplicate of the event that made the user due returns adapt = 1 again,
-    // so a crash between applying the event and publishing its adapt-request loses no adaptation.
+    // Returns {applied, count, due}: due is 1 for adaptation, 2 for onboarding (the first event of a user whose
+    // threshold is further away), 0 otherwise. A duplicate of the event that made the user due returns the same
+    // due again (onboarding only while the user is still below the threshold), so a crash between applying the
+    // event and publishing its request loses nothing.
     private const string ApplyScript = """
+        local threshold = tonumber(ARGV[5])
+        local onboard = ARGV[12] == '1' and threshold > 1
         local seq = redis.call('ZSCORE', KEYS[3], ARGV[1])
         if seq then
           local n = tonumber(redis.call('HGET', KEYS[2], 'n') or '0')
           local r = tonumber(redis.call('HGET', KEYS[2], 'r') or '-1')
           if tonumber(seq) == r then return {0, n, 1} end
+          if onboard and tonumber(seq) == 1 and n < threshold then return {0, n, 2} end
           return {0, n, 0}
         end
         local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
@@ -49,13 +55,13 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
         redis.call('EXPIRE', KEYS[1], ttl)
         redis.call('EXPIRE', KEYS[2], ttl)
         redis.call('EXPIRE', KEYS[3], ttl)
-        local threshold = tonumber(ARGV[5])
         local every = tonumber(ARGV[6])
         local r = tonumber(redis.call('HGET', KEYS[2], 'r') or '-1')
         if n >= threshold and (r < 0 or n - r >= every) then
           redis.call('HSET', KEYS[2], 'r', n)
           return {1, n, 1}
         end
+        if onboard and n == 1 then return {1, n, 2} end
         return {1, n, 0}
         """;
 
@@ -83,6 +89,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
                 p?.Age ?? "",
                 p?.Occupation ?? "",
                 p?.Zip ?? "",
+                options.Onboarding ? "1" : "0",
             ]);
         }
 
@@ -90,7 +97,8 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
         for (int i = 0; i < pending.Length; i++)
         {
             var values = (RedisResult[])(await pending[i].ConfigureAwait(false))!;
-            results[i] = new ApplyResult((long)values[0] == 1, (long)values[1], (long)values[2] == 1);
+            long due = (long)values[2];
+            results[i] = new ApplyResult((long)values[0] == 1, (long)values[1], AdaptNow: due == 1, OnboardNow: due == 2);
         }
 
         return results;

@@ -23,6 +23,12 @@ public sealed class SessionStoreOptions
     [Range(1, 1000)]
     public int AdaptEvery { get; set; } = 5;
 
+    /// <summary>
+    /// A user's first event asks for onboarding recommendations (evidence candidates, then popular items), so a
+    /// brand-new user gets something before the threshold is reached.
+    /// </summary>
+    public bool Onboarding { get; set; } = true;
+
     /// <summary>How many recent event ids per user are remembered to drop redelivered or duplicated events.</summary>
     [Range(16, 100_000)]
     public int DedupWindow { get; set; } = 1024;

@@ -49,15 +49,23 @@ public sealed class KafkaMockClusterFixture : IDisposable
             GroupId = "reader-" + Guid.NewGuid().ToString("N"),
             AutoOffsetReset = AutoOffsetReset.Earliest,
             EnableAutoCommit = false,
+            TopicMetadataRefreshIntervalMs = 500,   // the topic may be created while we read
         }).SetLogHandler((_, _) => { }).Build();
         consumer.Subscribe(topic);
         var messages = new List<ConsumeResult<string?, byte[]>>();
         var elapsed = System.Diagnostics.Stopwatch.StartNew();
         while (!done(messages) && elapsed.Elapsed < timeout)
         {
-            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } m)
+            try
             {
-                messages.Add(m);
+                if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } m)
+                {
+                    messages.Add(m);
+                }
+            }
+            catch (ConsumeException e) when (e.Error.Code == ErrorCode.UnknownTopicOrPart)
+            {
+                // Not created yet (topics appear with their first message).
             }
         }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Confluent.Kafka;
 using Streaming.Shared.Contracts;
@@ -32,18 +31,18 @@ public sealed class IngestProcessTests(RedisServerFixture redis, KafkaMockCluste
             .ToArray();
 
         using var producer = kafka.Producer();
-        await Produce(producer, environment["Kafka__InteractionsTopic"], events[..(events.Length / 2)]);
+        PipelineEnvironment.Produce(producer, environment["Kafka__InteractionsTopic"], events[..(events.Length / 2)]);
         using (var first = ServiceProcess.Start("Streaming.Ingest", environment))
         {
-            await WaitUntil(async () => await Applied(redisConnection, run, Users) > 0, first);
+            await PipelineEnvironment.WaitUntil(async () => await Applied(redisConnection, run, Users) > 0, first);
             first.KillHard();   // mid-stream: some batches applied, some offsets not yet committed
         }
 
         // Redeliver everything once more (a producer retry storm), then the rest.
-        await Produce(producer, environment["Kafka__InteractionsTopic"], events[..(events.Length / 2)]);
-        await Produce(producer, environment["Kafka__InteractionsTopic"], events[(events.Length / 2)..]);
+        PipelineEnvironment.Produce(producer, environment["Kafka__InteractionsTopic"], events[..(events.Length / 2)]);
+        PipelineEnvironment.Produce(producer, environment["Kafka__InteractionsTopic"], events[(events.Length / 2)..]);
         using var second = ServiceProcess.Start("Streaming.Ingest", environment);
-        await WaitUntil(async () => await Applied(redisConnection, run, Users) == Users * PerUser, second);
+        await PipelineEnvironment.WaitUntil(async () => await Applied(redisConnection, run, Users) == Users * PerUser, second);
 
         var store = new RedisSessionStore(redisConnection, new SessionStoreOptions(), "t" + run);
         var sessions = await store.LoadAsync(Enumerable.Range(0, Users).Select(u => $"user-{u}").ToList());
@@ -66,54 +65,15 @@ public sealed class IngestProcessTests(RedisServerFixture redis, KafkaMockCluste
         Assert.Contains("BootstrapServers", service.Output, StringComparison.Ordinal);
     }
 
-    private Dictionary<string, string> Environment(string run) => new()
-    {
-        ["Kafka__BootstrapServers"] = kafka.BootstrapServers,
-        ["Kafka__InteractionsTopic"] = $"interactions-{run}",
-        ["Kafka__DeadLetterTopic"] = $"interactions.dlq-{run}",
-        ["Kafka__AdaptRequestsTopic"] = $"adapt-requests-{run}",
-        ["Redis__Configuration"] = $"127.0.0.1:{redis.Port}",
-        ["Redis__KeyPrefix"] = "t" + run,
-        ["Ingest__GroupId"] = $"ingest-{run}",
-        ["Ingest__Catalogue"] = "synthetic",
-        ["Sessions__AdaptThreshold"] = "5",
-        ["Sessions__AdaptEvery"] = "5",
-        ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
-        // A killed consumer holds its partitions until its session expires: keep that short so restarts take over fast.
-        ["Kafka__Settings__session.timeout.ms"] = "6000",
-        ["Kafka__Settings__heartbeat.interval.ms"] = "1500",
-        ["Logging__LogLevel__Default"] = "Warning",
-    };
+    private Dictionary<string, string> Environment(string run) => PipelineEnvironment.For(run, kafka, redis);
 
     private static HashSet<(string UserId, long Interactions)> DueUsers(List<ConsumeResult<string?, byte[]>> messages) =>
-        messages.Select(m => JsonSerializer.Deserialize<AdaptRequest>(m.Message.Value)!).Select(r => (r.UserId, r.Interactions)).ToHashSet();
-
-    private static async Task Produce(IProducer<string?, byte[]> producer, string topic, IEnumerable<InteractionEvent> events)
-    {
-        foreach (var e in events)
-        {
-            producer.Produce(topic, new Message<string?, byte[]> { Key = e.UserId, Value = JsonSerializer.SerializeToUtf8Bytes(e) });
-        }
-
-        producer.Flush(TimeSpan.FromSeconds(30));
-        await Task.CompletedTask;
-    }
+        messages.Select(m => JsonSerializer.Deserialize<AdaptRequest>(m.Message.Value)!).Where(r => r.Basis == RecommendationMessage.Adapted).Select(r => (r.UserId, r.Interactions)).ToHashSet();
 
     private static async Task<long> Applied(StackExchange.Redis.IConnectionMultiplexer redis, string run, int users)
     {
         var store = new RedisSessionStore(redis, new SessionStoreOptions(), "t" + run);
         var sessions = await store.LoadAsync(Enumerable.Range(0, users).Select(u => $"user-{u}").ToList());
         return sessions.Sum(s => s.Interactions);
-    }
-
-    private static async Task WaitUntil(Func<Task<bool>> condition, ServiceProcess service)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.False(service.HasExited, "the service exited: " + service.Output);
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(90), "timed out; service output: " + service.Output);
-            await Task.Delay(100);
-        }
     }
 }

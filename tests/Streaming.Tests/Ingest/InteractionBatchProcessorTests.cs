@@ -68,14 +68,19 @@ public sealed class InteractionBatchProcessorTests(RedisServerFixture redis, Kaf
         var first = await processor.ProcessAsync(batch, TestContext.Current.CancellationToken);
         var again = await processor.ProcessAsync(batch, TestContext.Current.CancellationToken);
 
-        Assert.Equal((30, 0, 10), (first.Applied, first.Duplicates, first.AdaptRequests));
-        Assert.Equal((0, 30, 10), (again.Applied, again.Duplicates, again.AdaptRequests));
-        var requests = kafka.ReadAll(topics.AdaptRequestsTopic, 20, TimeSpan.FromSeconds(30))
+        Assert.Equal((30, 0, 10, 10), (first.Applied, first.Duplicates, first.AdaptRequests, first.OnboardingRequests));
+        // Redelivered: the events that made users due ask again; the first events do not ask for onboarding
+        // again, because every user is past the threshold by now.
+        Assert.Equal((0, 30, 10, 0), (again.Applied, again.Duplicates, again.AdaptRequests, again.OnboardingRequests));
+        var requests = kafka.ReadAll(topics.AdaptRequestsTopic, 30, TimeSpan.FromSeconds(30))
             .Select(m => JsonSerializer.Deserialize<AdaptRequest>(m.Message.Value)!)
             .ToList();
-        Assert.Equal(20, requests.Count);
-        Assert.All(requests, r => Assert.Equal(3, r.Interactions));
-        Assert.Equal(10, requests.Select(r => r.UserId).Distinct().Count());
+        Assert.Equal(30, requests.Count);
+        Assert.All(requests.Where(r => r.Basis == RecommendationMessage.Adapted), r => Assert.Equal(3, r.Interactions));
+        Assert.All(requests.Where(r => r.Basis == RecommendationMessage.Onboarding), r => Assert.Equal(1, r.Interactions));
+        Assert.Equal(20, requests.Count(r => r.Basis == RecommendationMessage.Adapted));
+        Assert.Equal(10, requests.Where(r => r.Basis == RecommendationMessage.Adapted).Select(r => r.UserId).Distinct().Count());
+        Assert.Equal(10, requests.Where(r => r.Basis == RecommendationMessage.Onboarding).Select(r => r.UserId).Distinct().Count());
     }
 
     private (InteractionBatchProcessor Processor, KafkaOptions Topics, Confluent.Kafka.IProducer<string?, byte[]> Producer) Create(int threshold)

@@ -3,6 +3,7 @@ using Polly;
 using Streaming.Ingest;
 using Streaming.Ingest.Processing;
 using Streaming.Shared.Contracts;
+using Streaming.Shared.Hosting;
 using Streaming.Shared.Messaging;
 using Streaming.Shared.Sessions;
 using Streaming.Tests.Infrastructure;
@@ -28,7 +29,7 @@ public sealed class RedisOutageTests(RedisServerFixture redis, KafkaMockClusterF
             AdaptRequestsTopic = $"adapt-requests-{run}",
         };
         var outages = new List<string>();
-        var pipeline = IngestServiceCollectionExtensions.AddRedisRetry(new ResiliencePipelineBuilder(), reason => { lock (outages) { outages.Add(reason); } }).Build();
+        var pipeline = PipelineServices.AddRedisRetry(new ResiliencePipelineBuilder(), reason => { lock (outages) { outages.Add(reason); } }).Build();
         var store = new RedisSessionStore(connection, new SessionStoreOptions { AdaptThreshold = 5 }, "t" + run);
         using var producer = kafka.Producer();
         var processor = new InteractionBatchProcessor(

@@ -52,6 +52,33 @@ public sealed class RedisSessionStoreTests(RedisServerFixture redis) : IClassFix
     }
 
     [Fact]
+    public async Task Apply_FirstEvent_AsksForOnboardingOnceAndAgainOnlyWhenRedeliveredBelowTheThreshold()
+    {
+        var store = Store(out string user, threshold: 3, every: 10);
+        var events = Enumerable.Range(1, 3).Select(i => Event(user, $"e{i}", item: i)).ToArray();
+
+        var firstTwo = await store.ApplyAsync(events[..2]);
+        var redeliveredFirst = await store.ApplyAsync(events[..1]);
+        var third = await store.ApplyAsync(events[2..]);
+        var redeliveredAfterThreshold = await store.ApplyAsync(events[..1]);
+
+        Assert.Equal([true, false], firstTwo.Select(r => r.OnboardNow));
+        Assert.True(redeliveredFirst[0].OnboardNow);        // a crash before its request was published loses nothing
+        Assert.Equal((false, true), (third[0].OnboardNow, third[0].AdaptNow));
+        Assert.False(redeliveredAfterThreshold[0].OnboardNow);   // adapted already: no stale onboarding list
+    }
+
+    [Fact]
+    public async Task Apply_OnboardingOff_NeverAsksForOnboarding()
+    {
+        var store = new RedisSessionStore(redis.Require(), new SessionStoreOptions { Onboarding = false }, "t" + Guid.NewGuid().ToString("N")[..8]);
+
+        var results = await store.ApplyAsync([Event("solo", "e1", item: 1)]);
+
+        Assert.False(results[0].OnboardNow);
+    }
+
+    [Fact]
     public async Task Load_ReturnsNewestFirstBoundedHistoryAndTheLatestProfile()
     {
         var store = Store(out string user, maxHistory: 4);

@@ -1,0 +1,63 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Streaming.Adapter;
+
+/// <summary>Configuration section <c>Adapter</c> (env: <c>Adapter__Model</c>, ...).</summary>
+public sealed class AdapterOptions : IValidatableObject
+{
+    public const string Section = "Adapter";
+
+    /// <summary>Kafka consumer group of the Adapter replicas.</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string GroupId { get; set; } = "streaming-adapter";
+
+    /// <summary>The meta-model file to serve; replaced files are picked up without a restart.</summary>
+    public string Model { get; set; } = "";
+
+    /// <summary>The item catalogue to recommend from: a data folder, or "synthetic".</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string Catalogue { get; set; } = "";
+
+    /// <summary>Where adaptation runs: auto (cuda when available), cpu or cuda.</summary>
+    [RegularExpression("^(auto|cpu|cuda)$", ErrorMessage = "Adapter:Device must be auto, cpu or cuda")]
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Local update steps per adaptation (MeLU-5 by default).</summary>
+    [Range(0, 50)]
+    public int Steps { get; set; } = 5;
+
+    /// <summary>Items per recommendation.</summary>
+    [Range(1, 1000)]
+    public int TopK { get; set; } = 20;
+
+    /// <summary>Most users adapted as one batch.</summary>
+    [Range(1, 4096)]
+    public int MaxBatchUsers { get; set; } = 64;
+
+    /// <summary>
+    /// Longest wait for a batch to fill once its first request arrived, in milliseconds: the latency paid for
+    /// batching when traffic is light.
+    /// </summary>
+    [Range(0, 10_000)]
+    public int MaxBatchWaitMs { get; set; } = 2;
+
+    /// <summary>How long a user's cached fast weights live.</summary>
+    [Range(60, 90 * 24 * 3600)]
+    public int FastWeightTtlSeconds { get; set; } = 24 * 3600;
+
+    /// <summary>Key prefix of the fast-weight cache in Redis.</summary>
+    [Required(AllowEmptyStrings = false)]
+    public string FastWeightKeyPrefix { get; set; } = "fw";
+
+    /// <summary>How often the model source is checked for a new meta-model, in milliseconds.</summary>
+    [Range(100, 600_000)]
+    public int ModelPollMs { get; set; } = 1000;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (string.IsNullOrWhiteSpace(Model))
+        {
+            yield return new ValidationResult("Adapter:Model must name the meta-model file to serve", [nameof(Model)]);
+        }
+    }
+}

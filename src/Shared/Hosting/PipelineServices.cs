@@ -1,0 +1,85 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Retry;
+using StackExchange.Redis;
+using Streaming.Shared.Messaging;
+using Streaming.Shared.Sessions;
+
+namespace Streaming.Shared.Hosting;
+
+/// <summary>What the consuming services (Ingest, Adapter) register alike: options, Redis, the retry pipeline, the producer, health.</summary>
+public static class PipelineServices
+{
+    /// <summary>Name of the resilience pipeline for session-store reads and writes.</summary>
+    public const string RedisPipeline = "redis";
+
+    /// <summary>
+    /// The <c>redis</c> pipeline: transient faults only (Redis unreachable or slow), retried with capped
+    /// exponential back-off for as long as it takes. The consume loop waits meanwhile, so nothing is lost, and
+    /// resumes where it stopped; <paramref name="onRetry"/> reports the outage (health, metrics).
+    /// </summary>
+    public static ResiliencePipelineBuilder AddRedisRetry(ResiliencePipelineBuilder pipeline, Action<string> onRetry) =>
+        pipeline.AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<RedisConnectionException>().Handle<RedisTimeoutException>(),
+            MaxRetryAttempts = int.MaxValue,
+            BackoffType = DelayBackoffType.Exponential,
+            Delay = TimeSpan.FromMilliseconds(100),
+            MaxDelay = TimeSpan.FromSeconds(5),
+            UseJitter = true,
+            OnRetry = args =>
+            {
+                onRetry(args.Outcome.Exception?.Message ?? "unknown");
+                return default;
+            },
+        });
+
+    /// <summary>
+    /// Registers the Kafka, Redis and session options (validated at start-up), <see cref="ConsumerHealth"/>,
+    /// the Redis connection (which starts even while Redis is down), <see cref="RedisSessionStore"/>, the
+    /// <c>redis</c> retry pipeline (counting retries with <paramref name="countRetry"/>) and the idempotent producer.
+    /// </summary>
+    public static IServiceCollection AddPipelineServices(this IServiceCollection services, Action countRetry)
+    {
+        services.AddValidatedOptions<KafkaOptions>(KafkaOptions.Section);
+        services.AddValidatedOptions<RedisOptions>(RedisOptions.Section);
+        services.AddValidatedOptions<SessionStoreOptions>(SessionStoreOptions.Section);
+
+        services.AddSingleton<ConsumerHealth>();
+        services.AddHealthChecks().AddCheck<ConsumerHealth>("pipeline");
+        services.AddResiliencePipeline(RedisPipeline, (pipeline, context) => AddRedisRetry(pipeline, reason =>
+        {
+            context.ServiceProvider.GetRequiredService<ConsumerHealth>().RedisUnavailable(reason);
+            countRetry();
+        }));
+
+        services.AddSingleton<IConnectionMultiplexer>(sp =>
+        {
+            var options = ConfigurationOptions.Parse(sp.GetRequiredService<IOptions<RedisOptions>>().Value.Configuration);
+            options.AbortOnConnectFail = false;   // start even while Redis is down; the pipeline waits for it
+            return ConnectionMultiplexer.Connect(options);
+        });
+        services.AddSingleton(sp => new RedisSessionStore(
+            sp.GetRequiredService<IConnectionMultiplexer>(),
+            sp.GetRequiredService<IOptions<SessionStoreOptions>>().Value,
+            sp.GetRequiredService<IOptions<RedisOptions>>().Value.KeyPrefix));
+        services.AddSingleton<IProducer<string?, byte[]>>(sp =>
+            new ProducerBuilder<string?, byte[]>(sp.GetRequiredService<IOptions<KafkaOptions>>().Value.ProducerConfig()).Build());
+        return services;
+    }
+
+    /// <summary>Stops the host when a consume loop ends with a fatal Kafka error (the orchestrator restarts it), after marking it unhealthy.</summary>
+    public static void StopOnFatal(string? fatalReason, ConsumerHealth health, IHostApplicationLifetime lifetime)
+    {
+        ArgumentNullException.ThrowIfNull(health);
+        ArgumentNullException.ThrowIfNull(lifetime);
+        if (fatalReason is not null)
+        {
+            health.LoopFailed(fatalReason);
+            lifetime.StopApplication();
+        }
+    }
+}

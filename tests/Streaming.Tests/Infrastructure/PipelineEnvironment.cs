@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Confluent.Kafka;
+using Streaming.Shared.Contracts;
+
+namespace Streaming.Tests.Infrastructure;
+
+/// <summary>Configuration and helpers for running the services as processes against the test broker and Redis.</summary>
+internal static class PipelineEnvironment
+{
+    /// <summary>
+    /// The environment of both services for one test run: topics, key prefix and consumer groups are unique to
+    /// <paramref name="run"/>, so tests can share the broker and Redis.
+    /// </summary>
+    public static Dictionary<string, string> For(string run, KafkaMockClusterFixture kafka, RedisServerFixture redis) => new()
+    {
+        ["Kafka__BootstrapServers"] = kafka.BootstrapServers,
+        ["Kafka__InteractionsTopic"] = $"interactions-{run}",
+        ["Kafka__DeadLetterTopic"] = $"interactions.dlq-{run}",
+        ["Kafka__AdaptRequestsTopic"] = $"adapt-requests-{run}",
+        ["Kafka__AdaptRequestsDeadLetterTopic"] = $"adapt-requests.dlq-{run}",
+        ["Kafka__RecommendationsTopic"] = $"recommendations-{run}",
+        ["Redis__Configuration"] = $"127.0.0.1:{redis.Port}",
+        ["Redis__KeyPrefix"] = "t" + run,
+        ["Ingest__GroupId"] = $"ingest-{run}",
+        ["Ingest__Catalogue"] = "synthetic",
+        ["Adapter__GroupId"] = $"adapter-{run}",
+        ["Adapter__Catalogue"] = "synthetic",
+        ["Adapter__FastWeightKeyPrefix"] = "w" + run,
+        ["Adapter__ModelPollMs"] = "200",
+        ["Sessions__AdaptThreshold"] = "5",
+        ["Sessions__AdaptEvery"] = "5",
+        ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+        // A killed consumer holds its partitions until its session expires: keep that short so restarts take over fast.
+        ["Kafka__Settings__session.timeout.ms"] = "6000",
+        ["Kafka__Settings__heartbeat.interval.ms"] = "1500",
+        // Topics are created by their first message, possibly after a consumer subscribed: notice them fast.
+        ["Kafka__Settings__topic.metadata.refresh.interval.ms"] = "1000",
+        ["Logging__LogLevel__Default"] = "Warning",
+    };
+
+    public static void Produce(IProducer<string?, byte[]> producer, string topic, IEnumerable<InteractionEvent> events)
+    {
+        foreach (var e in events)
+        {
+            producer.Produce(topic, new Message<string?, byte[]> { Key = e.UserId, Value = JsonSerializer.SerializeToUtf8Bytes(e) });
+        }
+
+        producer.Flush(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds; fails if a service exits or 90 s pass.</summary>
+    public static async Task WaitUntil(Func<Task<bool>> condition, params ServiceProcess[] services)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            foreach (var service in services)
+            {
+                Assert.False(service.HasExited, "a service exited: " + service.Output);
+            }
+
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(90), "timed out; service output: " + string.Join("\n---\n", services.Select(s => s.Output)));
+            await Task.Delay(100);
+        }
+    }
+}
