@@ -23,7 +23,7 @@ public static class AdapterServiceCollectionExtensions
         services.AddValidatedOptions<AdapterOptions>(AdapterOptions.Section);
         services.AddSingleton<IModelSource>(sp => new FileModelSource(sp.GetRequiredService<IOptions<AdapterOptions>>().Value.Model));
         services.AddSingleton<ModelSlot>();
-        services.AddSingleton(sp =>
+        services.AddSingleton<IFastWeightCache>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<AdapterOptions>>().Value;
             return new FastWeightCache(sp.GetRequiredService<IConnectionMultiplexer>(), options.FastWeightKeyPrefix, TimeSpan.FromSeconds(options.FastWeightTtlSeconds));
@@ -32,8 +32,8 @@ public static class AdapterServiceCollectionExtensions
         {
             var options = sp.GetRequiredService<IOptions<AdapterOptions>>().Value;
             return new AdaptationBatchProcessor(
-                sp.GetRequiredService<RedisSessionStore>(),
-                sp.GetRequiredService<FastWeightCache>(),
+                sp.GetRequiredService<ISessionStore>(),
+                sp.GetRequiredService<IFastWeightCache>(),
                 new KafkaOutbox(sp.GetRequiredService<IProducer<string?, byte[]>>()),
                 sp.GetRequiredService<IOptions<KafkaOptions>>().Value,
                 new AdaptationSettings(options.Steps, options.TopK),

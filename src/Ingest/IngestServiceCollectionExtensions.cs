@@ -28,7 +28,7 @@ public static class IngestServiceCollectionExtensions
         });
         services.AddSingleton(sp => new InteractionBatchProcessor(
             sp.GetRequiredService<InteractionValidator>(),
-            sp.GetRequiredService<RedisSessionStore>(),
+            sp.GetRequiredService<ISessionStore>(),
             new KafkaOutbox(sp.GetRequiredService<IProducer<string?, byte[]>>()),
             sp.GetRequiredService<IOptions<KafkaOptions>>().Value,
             sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(PipelineServices.RedisPipeline)));

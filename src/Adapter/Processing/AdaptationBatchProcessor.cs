@@ -31,8 +31,8 @@ public sealed record AdaptationSettings(int Steps, int TopK);
 /// Not thread-safe: one micro-batch at a time (the recommender is single-threaded).
 /// </summary>
 public sealed class AdaptationBatchProcessor(
-    RedisSessionStore sessions,
-    FastWeightCache cache,
+    ISessionStore sessions,
+    IFastWeightCache cache,
     IOutbox outbox,
     KafkaOptions topics,
     AdaptationSettings settings,

@@ -19,7 +19,7 @@ public sealed record BatchOutcome(int Applied, int Duplicates, int DeadLettered,
 /// </summary>
 public sealed class InteractionBatchProcessor(
     InteractionValidator validator,
-    RedisSessionStore store,
+    ISessionStore store,
     IOutbox outbox,
     KafkaOptions topics,
     ResiliencePipeline redisPipeline)

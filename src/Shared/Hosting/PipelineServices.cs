@@ -39,7 +39,7 @@ public static class PipelineServices
 
     /// <summary>
     /// Registers the Kafka, Redis and session options (validated at start-up), <see cref="ConsumerHealth"/>,
-    /// the Redis connection (which starts even while Redis is down), <see cref="RedisSessionStore"/>, the
+    /// the Redis connection (which starts even while Redis is down), the session store (<see cref="RedisSessionStore"/>), the
     /// <c>redis</c> retry pipeline (counting retries with <paramref name="countRetry"/>) and the idempotent producer.
     /// </summary>
     public static IServiceCollection AddPipelineServices(this IServiceCollection services, Action countRetry)
@@ -62,7 +62,7 @@ public static class PipelineServices
             options.AbortOnConnectFail = false;   // start even while Redis is down; the pipeline waits for it
             return ConnectionMultiplexer.Connect(options);
         });
-        services.AddSingleton(sp => new RedisSessionStore(
+        services.AddSingleton<ISessionStore>(sp => new RedisSessionStore(
             sp.GetRequiredService<IConnectionMultiplexer>(),
             sp.GetRequiredService<IOptions<SessionStoreOptions>>().Value,
             sp.GetRequiredService<IOptions<RedisOptions>>().Value.KeyPrefix));

@@ -16,7 +16,7 @@ public sealed record CachedFastWeights(string ModelVersion, long Interactions, f
 /// Half precision halves the cache (2,820 B -> 1,410 B per user for the low-rank scope); fast weights are
 /// recomputed from the session whenever they are missing or stale. Thread-safe.
 /// </summary>
-public sealed class FastWeightCache(IConnectionMultiplexer redis, string prefix, TimeSpan ttl)
+public sealed class FastWeightCache(IConnectionMultiplexer redis, string prefix, TimeSpan ttl) : IFastWeightCache
 {
     private const byte Format = 1;
 

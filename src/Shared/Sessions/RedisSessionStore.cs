@@ -24,7 +24,7 @@ public readonly record struct StoredInteraction(int ItemId, float Rating, long E
 /// <c>s:{u}:e</c> a sorted set of the last event ids, which makes applying an event idempotent.
 /// One Lua script applies an event atomically; many events are sent pipelined. Thread-safe.
 /// </summary>
-public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s")
+public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s") : ISessionStore
 {
     // Returns {applied, count, due}: due is 1 for adaptation, 2 for onboarding (the first event of a user whose
     // threshold is further away), 0 otherwise. A duplicate of the event that made the user due returns the same

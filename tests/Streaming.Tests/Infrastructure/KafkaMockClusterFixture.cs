@@ -1,40 +1,20 @@
 using Confluent.Kafka;
+using Streaming.Cli.Embedded;
 
 namespace Streaming.Tests.Infrastructure;
 
 /// <summary>
 /// librdkafka's built-in mock cluster (a real Kafka wire-protocol broker on loopback), run by
-/// <c>streaming mock-broker</c> for the lifetime of a test class; clients connect to <see cref="BootstrapServers"/>.
+/// <c>streaming mock-broker</c> (<see cref="LocalKafka"/>) for the lifetime of a test class; clients connect to <see cref="BootstrapServers"/>.
 /// Topics are auto-created with 4 partitions when first produced to (the mock has no CreateTopics); a consumer
 /// sees a topic created after it subscribed only at its next metadata refresh, so tests produce first.
 /// Tests use unique topic names so they can run in parallel.
 /// </summary>
 public sealed class KafkaMockClusterFixture : IDisposable
 {
-    private readonly System.Diagnostics.Process broker;
+    private readonly LocalKafka broker = LocalKafka.Start(Path.Combine(AppContext.BaseDirectory, "..", "..", "Streaming.Cli", "release", "streaming.dll"));
 
-    /// <summary>
-    /// Runs the mock cluster in its own process (<c>streaming mock-broker</c>): hosted inside the test process,
-    /// its group coordinator left a service process's consumer stuck in "rebalance in progress".
-    /// </summary>
-    public KafkaMockClusterFixture()
-    {
-        string cli = Path.Combine(AppContext.BaseDirectory, "..", "..", "Streaming.Cli", "release", "streaming.dll");
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(cli);
-        start.ArgumentList.Add("mock-broker");
-        broker = System.Diagnostics.Process.Start(start)!;
-        broker.ErrorDataReceived += (_, _) => { };
-        broker.BeginErrorReadLine();
-        string? line;
-        while ((line = broker.StandardOutput.ReadLine()) is not null && !line.StartsWith("bootstrap=", StringComparison.Ordinal))
-        {
-        }
-
-        BootstrapServers = line?["bootstrap=".Length..] ?? throw new InvalidOperationException("streaming mock-broker did not start");
-    }
-
-    public string BootstrapServers { get; }
+    public string BootstrapServers => broker.BootstrapServers;
 
     /// <summary>Reads every message of <paramref name="topic"/> until <paramref name="expected"/> arrived or the timeout passed.</summary>
     public List<ConsumeResult<string?, byte[]>> ReadAll(string topic, int expected, TimeSpan timeout) =>
@@ -77,10 +57,5 @@ public sealed class KafkaMockClusterFixture : IDisposable
         new ProducerBuilder<string?, byte[]>(new ProducerConfig { BootstrapServers = BootstrapServers, Acks = Acks.All, EnableIdempotence = true })
             .SetLogHandler((_, _) => { }).Build();
 
-    public void Dispose()
-    {
-        broker.Kill(entireProcessTree: true);
-        broker.WaitForExit();
-        broker.Dispose();
-    }
+    public void Dispose() => broker.Dispose();
 }
