@@ -12,6 +12,7 @@ var root = new RootCommand("Streaming: few-shot personalisation of brand-new use
     MockBrokerCommand.Create(),
     PublishCommand.Create(),
     ConsumeCommand.Create(),
+    ModelsCommand.Create(),
 };
 
 try

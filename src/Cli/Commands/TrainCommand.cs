@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 using Streaming.Shared.Learning;
+using Streaming.Shared.Registry;
 
 namespace Streaming.Cli.Commands;
 
@@ -30,10 +31,12 @@ internal static class TrainCommand
         var maxUsers = new Option<int?>("--max-users") { Description = "Train on at most this many users (quick runs)." };
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
+        var registry = ModelsCommand.RegistryOption(fromEnvironment: false);
+        var (promote, canary, force) = ModelsCommand.RolloutOptions();
 
         var command = new Command("train", "Meta-train a model on the warm state of a data set (existing users x items released <= 1997).")
         {
-            data, output, algo, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, plateau, minCount, maxUsers, seed, device,
+            data, output, algo, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, plateau, minCount, maxUsers, seed, device, registry, promote, canary, force,
         };
         command.SetAction(parse =>
         {
@@ -63,13 +66,19 @@ internal static class TrainCommand
                 PlateauDecay = parse.GetValue(plateau),
                 ResampleTasks = !parse.GetValue(fixedTasks),
             };
-            return Run(parse.GetValue(data)!, parse.GetValue(output)!, options, parse.GetValue(device)!);
+            var push = parse.GetValue(registry) is { } target
+                ? new ModelsCommand.RegistryPush(target, parse.GetValue(promote), parse.GetValue(canary), parse.GetValue(force))
+                : parse.GetValue(promote) || parse.GetValue(canary) is not null
+                    ? throw new ArgumentException("--promote and --canary need --registry")
+                    : null;
+            return Run(parse.GetValue(data)!, parse.GetValue(output)!, options, parse.GetValue(device)!, push);
         });
         return command;
     }
 
-    public static int Run(string dataPath, string outputPath, TrainingOptions options, string deviceName)
+    public static int Run(string dataPath, string outputPath, TrainingOptions options, string deviceName, ModelsCommand.RegistryPush? push = null)
     {
+        push?.Validate();   // before training, not after it
         var device = TorchDevice.Resolve(deviceName, "--device");
         var time = TimeProvider.System;
         var loadStart = time.GetTimestamp();
@@ -101,6 +110,12 @@ internal static class TrainCommand
         AnsiConsole.MarkupLineInterpolated($"Meta-training throughput: [bold]{result.TasksPerSecond:F1} users/s[/]; total {time.GetElapsedTime(started).TotalSeconds:F1} s; per-user fast state {result.Model.Network.FastStateSize} values ({result.Model.Network.FastStateSize * 4} bytes as float32)");
         AnsiConsole.MarkupLineInterpolated($"Wrote [bold]{outputPath}[/] (sha256 of weights {written.WeightsSha256[..16]}...)");
         result.Model.Dispose();
+        if (push is not null)
+        {
+            var source = new ModelPushOptions { Source = $"streaming train --data {dataPath}", Notes = $"trained into {Path.GetFullPath(outputPath)}" };
+            ModelsCommand.PushAsync(AnsiConsole.Console, push, File.ReadAllBytes(outputPath), source).GetAwaiter().GetResult();
+        }
+
         return 0;
     }
 }

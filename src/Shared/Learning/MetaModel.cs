@@ -171,6 +171,19 @@ public sealed class MetaModel : IDisposable
     /// <summary>Reads a model from bytes (a registry blob); <paramref name="origin"/> names it in errors.</summary>
     public static MetaModel Load(byte[] bytes, string origin, Device device)
     {
+        var (manifest, weightsStart) = ReadHeader(bytes, origin);
+        var weights = bytes.AsSpan(weightsStart);
+        var features = FeatureSpace.FromJson(manifest.Features.ToJsonString());
+        var network = new MeluNetwork(manifest.Hyperparameters, features.Vocabularies.Select(v => v.Size).ToArray());
+        ReadWeights(network, weights, origin);
+        network.to(device);
+        network.eval();
+        return new MetaModel(network, features, manifest);
+    }
+
+    // Magic, manifest, format version, weights checksum and hyper-parameters: everything but the weights' contents.
+    private static (ModelManifest Manifest, int WeightsStart) ReadHeader(byte[] bytes, string origin)
+    {
         ArgumentNullException.ThrowIfNull(bytes);
         if (bytes.Length < Magic.Length + 4 || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic))
         {
@@ -221,12 +234,7 @@ public sealed class MetaModel : IDisposable
             throw new InvalidDataException($"{origin}: {e.Message}", e);
         }
 
-        var features = FeatureSpace.FromJson(manifest.Features.ToJsonString());
-        var network = new MeluNetwork(manifest.Hyperparameters, features.Vocabularies.Select(v => v.Size).ToArray());
-        ReadWeights(network, weights, origin);
-        network.to(device);
-        network.eval();
-        return new MetaModel(network, features, manifest);
+        return (manifest, start + length);
     }
 
     /// <summary>The network's parameters as bytes (the weights section of the file); also used as an in-memory checkpoint.</summary>
@@ -301,6 +309,90 @@ public sealed class MetaModel : IDisposable
         {
             throw new InvalidDataException($"{origin}: {stream.Length - stream.Position} unexpected bytes after the last parameter");
         }
+    }
+
+    /// <summary>
+    /// Checks a model file's bytes in full without building the network (no native code): magic, format version,
+    /// manifest, hyper-parameters, the weights' checksum, and that the weights section holds exactly the manifest's
+    /// parameters, with finite values. The model registry calls this before it accepts a file.
+    /// </summary>
+    /// <returns>The file's manifest.</returns>
+    /// <exception cref="InvalidDataException">Anything <see cref="Load(byte[], string, Device)"/> would refuse, except a
+    /// parameter list that disagrees with the hyper-parameters (only building the network can tell).</exception>
+    public static ModelManifest Inspect(byte[] bytes, string origin)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        var (manifest, weightsStart) = ReadHeader(bytes, origin);
+        if (manifest.Parameters is not { Count: > 0 })
+        {
+            throw new InvalidDataException($"{origin}: the manifest lists no parameters");
+        }
+
+        using var stream = new MemoryStream(bytes, weightsStart, bytes.Length - weightsStart, writable: false);
+        using var reader = new BinaryReader(stream, Encoding.UTF8);
+        try
+        {
+            foreach (var expected in manifest.Parameters)
+            {
+                string stored = reader.ReadString();
+                if (stored != expected.Name)
+                {
+                    throw new InvalidDataException($"{origin}: expected parameter '{expected.Name}', found '{stored}'");
+                }
+
+                int rank = reader.ReadInt32();
+                if (rank is < 0 or > 8)
+                {
+                    throw new InvalidDataException($"{origin}: parameter '{expected.Name}' has an invalid rank {rank}");
+                }
+
+                long[] shape = new long[rank];
+                for (int i = 0; i < shape.Length; i++)
+                {
+                    shape[i] = reader.ReadInt64();
+                }
+
+                if (!shape.SequenceEqual(expected.Shape ?? []))
+                {
+                    throw new InvalidDataException($"{origin}: parameter '{expected.Name}' has shape [{string.Join(",", shape)}], the manifest says [{string.Join(",", expected.Shape ?? [])}]");
+                }
+
+                // Checked against what is left before allocating, so a hostile shape cannot ask for a huge array.
+                long available = (stream.Length - stream.Position) / sizeof(float);
+                long count = 1;
+                foreach (long d in shape)
+                {
+                    count = d < 0 || (d > 0 && count > available / d) ? long.MaxValue : count * d;
+                }
+
+                if (count > available)
+                {
+                    throw new EndOfStreamException();
+                }
+
+                var values = new float[count];
+                stream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+                if (!values.All(float.IsFinite))
+                {
+                    throw new InvalidDataException($"{origin}: parameter '{expected.Name}' holds NaN or infinite values");
+                }
+            }
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException($"{origin}: weights are truncated", e);
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"{origin}: unreadable weights: {e.Message}", e);
+        }
+
+        if (stream.Position != stream.Length)
+        {
+            throw new InvalidDataException($"{origin}: {stream.Length - stream.Position} unexpected bytes after the last parameter");
+        }
+
+        return manifest;
     }
 
     /// <inheritdoc />
