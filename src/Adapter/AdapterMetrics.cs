@@ -15,6 +15,11 @@ public static class AdapterMetrics
             Buckets = [0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30],
         });
 
+    /// <summary>How long adapt-requests wait in Kafka before their batch starts: the Adapter falling behind shows here first.</summary>
+    public static readonly Histogram QueueSeconds = Metrics.CreateHistogram(
+        "streaming_adapter_queue_seconds", "Time from an adapt-request being published to its micro-batch starting.",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+
     public static readonly Histogram BatchUsers = Metrics.CreateHistogram(
         "streaming_adapter_batch_users", "Users adapted per micro-batch (after coalescing).",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 2, 13) });

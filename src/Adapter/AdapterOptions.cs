@@ -49,6 +49,14 @@ public sealed class AdapterOptions : IValidatableObject
     [Required(AllowEmptyStrings = false)]
     public string FastWeightKeyPrefix { get; set; } = "fw";
 
+    /// <summary>
+    /// Threads for tensor operations (torch intra-op); 0 keeps torch's default (one per core). Micro-batches
+    /// are small, and with the consume loops and Kafka clients sharing the cores, one thread gave lower and
+    /// steadier latency than spinning worker threads on this 2-core machine.
+    /// </summary>
+    [Range(0, 256)]
+    public int TensorThreads { get; set; } = 1;
+
     /// <summary>How often the model source is checked for a new meta-model, in milliseconds.</summary>
     [Range(100, 600_000)]
     public int ModelPollMs { get; set; } = 1000;

@@ -11,6 +11,11 @@ public static class IngestMetrics
     public static readonly Counter AdaptRequests = Metrics.CreateCounter(
         "streaming_ingest_adapt_requests_total", "Adapt-requests published for users who became due, by basis (adapted, onboarding).", "basis");
 
+    /// <summary>How long interactions wait in Kafka before their batch starts: Ingest falling behind shows here first.</summary>
+    public static readonly Histogram QueueSeconds = Metrics.CreateHistogram(
+        "streaming_ingest_queue_seconds", "Time from an interaction being published to its batch starting.",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+
     public static readonly Histogram BatchSize = Metrics.CreateHistogram(
         "streaming_ingest_batch_size", "Messages per processed batch.",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1, 4, 9) });

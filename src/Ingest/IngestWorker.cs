@@ -20,6 +20,7 @@ public sealed class IngestWorker(
     IOptions<IngestOptions> ingest,
     InteractionBatchProcessor processor,
     ConsumerHealth health,
+    TimeProvider time,
     IHostApplicationLifetime lifetime,
     ILogger<IngestWorker> logger) : BackgroundService
 {
@@ -43,6 +44,12 @@ public sealed class IngestWorker(
     private void Process(IReadOnlyList<ConsumeResult<string?, byte[]>> batch, CancellationToken stoppingToken)
     {
         var watch = Stopwatch.StartNew();
+        var startedAt = time.GetUtcNow();
+        foreach (var record in batch)
+        {
+            IngestMetrics.QueueSeconds.Observe(Math.Max(0, (startedAt - record.Message.Timestamp.UtcDateTime).TotalSeconds));
+        }
+
         var messages = batch.Select(IncomingMessage.From).ToList();
         var outcome = processor.ProcessAsync(messages, stoppingToken).GetAwaiter().GetResult();
         health.RedisAvailable();

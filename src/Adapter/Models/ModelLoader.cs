@@ -30,6 +30,11 @@ public sealed partial class ModelLoader(
     {
         health.NotReady("loading the meta-model");
         NativeAllocator.KeepFreedMemory();
+        if (options.Value.TensorThreads > 0)
+        {
+            TorchSharp.torch.set_num_threads(options.Value.TensorThreads);
+        }
+
         string version = await source.ActiveVersionAsync(cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"Adapter:Model: no meta-model at {source.Description}");
         try

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Spectre.Console;
 using Streaming.Shared.Data;
+using Streaming.Shared.Evaluation;
 using Streaming.Shared.Learning;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -98,7 +99,7 @@ internal static class AdaptationBenchmark
 
         double seconds = total.Elapsed.TotalSeconds;
         latencies.Sort();
-        return new Throughput(users, seconds, users / seconds, seconds * 1000 / users, Percentile(latencies, 0.50), Percentile(latencies, 0.99));
+        return new Throughput(users, seconds, users / seconds, seconds * 1000 / users, ListMetrics.Percentile(latencies, 0.50), ListMetrics.Percentile(latencies, 0.99));
     }
 
     private static double MetaTrainingThroughput(MetaModel model, RatingsDataset data, Device device)
@@ -138,7 +139,4 @@ internal static class AdaptationBenchmark
         network.to(device);
         return MetaModel.Unsaved(network, features, new TrainingRecord(), validation: null, TimeProvider.System.GetUtcNow());
     }
-
-    private static double Percentile(List<double> sorted, double p) =>
-        sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
 }

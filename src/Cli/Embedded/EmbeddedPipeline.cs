@@ -54,8 +54,10 @@ public sealed class EmbeddedPipeline : IAsyncDisposable
     public static async Task<EmbeddedPipeline> StartInfrastructureAsync()
     {
         var kafka = LocalKafka.Start();
+        var topics = new KafkaOptions { BootstrapServers = kafka.BootstrapServers };
+        kafka.CreateTopics(topics.InteractionsTopic, topics.DeadLetterTopic, topics.AdaptRequestsTopic, topics.AdaptRequestsDeadLetterTopic, topics.RecommendationsTopic);
         var (redis, unavailable) = await LocalRedis.TryStartAsync().ConfigureAwait(false);
-        return new EmbeddedPipeline(kafka, redis, unavailable, new KafkaOptions { BootstrapServers = kafka.BootstrapServers });
+        return new EmbeddedPipeline(kafka, redis, unavailable, topics);
     }
 
     /// <summary>Starts Ingest and Adapter (the Adapter loads and verifies its model first).</summary>
@@ -73,9 +75,10 @@ public sealed class EmbeddedPipeline : IAsyncDisposable
             ["Adapter:Device"] = options.Device,
             ["Adapter:MaxBatchWaitMs"] = "1",
             // Low latency on the mock broker: deliver produced messages at once, answer fetches as soon as data is there.
-            ["Kafka:Settings:linger.ms"] = "0",
-            ["Kafka:Settings:fetch.wait.max.ms"] = "5",
-            ["Kafka:Settings:topic.metadata.refresh.interval.ms"] = "1000",
+            ["Kafka:ProducerSettings:linger.ms"] = "0",
+            ["Kafka:ConsumerSettings:fetch.wait.max.ms"] = "1",
+            ["Kafka:ConsumerSettings:fetch.error.backoff.ms"] = "5",
+            ["Kafka:ConsumerSettings:fetch.queue.backoff.ms"] = "5",
             ["Logging:LogLevel:Default"] = "Error",
         };
         foreach (var (key, value) in options.Settings ?? new Dictionary<string, string?>())

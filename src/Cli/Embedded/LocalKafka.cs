@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Confluent.Kafka;
 
 namespace Streaming.Cli.Embedded;
 
@@ -42,6 +43,24 @@ public sealed class LocalKafka : IDisposable
         }
 
         return new LocalKafka(broker, line["bootstrap=".Length..]);
+    }
+
+    /// <summary>
+    /// Creates <paramref name="topics"/> (4 partitions each) before anyone subscribes: the mock cluster has no
+    /// controller for CreateTopics, but creates a topic when its metadata is asked for. A consumer group that
+    /// subscribed to a topic before it existed otherwise waits for a rebalance when it appears.
+    /// </summary>
+    public void CreateTopics(params IEnumerable<string> topics)
+    {
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = BootstrapServers }).SetLogHandler((_, _) => { }).Build();
+        foreach (string topic in topics)
+        {
+            var metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
+            if (metadata.Topics.SingleOrDefault(t => t.Topic == topic) is not { Error.IsError: false, Partitions.Count: > 0 })
+            {
+                throw new InvalidOperationException($"the mock broker did not create topic '{topic}'");
+            }
+        }
     }
 
     public void Dispose()

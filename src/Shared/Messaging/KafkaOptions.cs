@@ -30,8 +30,14 @@ public sealed class KafkaOptions
     [Required(AllowEmptyStrings = false)]
     public string AdaptRequestsDeadLetterTopic { get; set; } = "adapt-requests.dlq";
 
-    /// <summary>Further librdkafka settings (security, tuning), passed through unchanged.</summary>
+    /// <summary>Further librdkafka settings for every client (security, tuning), passed through unchanged.</summary>
     public Dictionary<string, string> Settings { get; set; } = [];
+
+    /// <summary>librdkafka settings for consumers only (e.g. <c>fetch.wait.max.ms</c>), applied after <see cref="Settings"/>.</summary>
+    public Dictionary<string, string> ConsumerSettings { get; set; } = [];
+
+    /// <summary>librdkafka settings for producers only (e.g. <c>linger.ms</c>), applied after <see cref="Settings"/>.</summary>
+    public Dictionary<string, string> ProducerSettings { get; set; } = [];
 
     /// <summary>
     /// A consumer of group <paramref name="groupId"/> for <see cref="BatchConsumeLoop"/>: offsets are stored by
@@ -49,7 +55,8 @@ public sealed class KafkaOptions
             // only after 5 minutes; 10 s costs one small metadata request.
             TopicMetadataRefreshIntervalMs = 10_000,
         };
-        Overlay(config);
+        Overlay(config, Settings);
+        Overlay(config, ConsumerSettings);
         config.BootstrapServers = BootstrapServers;
         config.GroupId = groupId;
         config.EnableAutoOffsetStore = false;
@@ -61,16 +68,17 @@ public sealed class KafkaOptions
     public ProducerConfig ProducerConfig()
     {
         var config = new ProducerConfig { LingerMs = 2 };
-        Overlay(config);
+        Overlay(config, Settings);
+        Overlay(config, ProducerSettings);
         config.BootstrapServers = BootstrapServers;
         config.Acks = Acks.All;
         config.EnableIdempotence = true;
         return config;
     }
 
-    private void Overlay(ClientConfig config)
+    private static void Overlay(ClientConfig config, Dictionary<string, string> settings)
     {
-        foreach (var (key, value) in Settings)
+        foreach (var (key, value) in settings)
         {
             config.Set(key, value);
         }

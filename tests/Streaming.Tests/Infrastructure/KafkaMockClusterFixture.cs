@@ -16,6 +16,9 @@ public sealed class KafkaMockClusterFixture : IDisposable
 
     public string BootstrapServers => broker.BootstrapServers;
 
+    /// <summary>Creates topics before services subscribe to them (see <see cref="LocalKafka.CreateTopics"/>).</summary>
+    public void CreateTopics(params IEnumerable<string> topics) => broker.CreateTopics(topics);
+
     /// <summary>Reads every message of <paramref name="topic"/> until <paramref name="expected"/> arrived or the timeout passed.</summary>
     public List<ConsumeResult<string?, byte[]>> ReadAll(string topic, int expected, TimeSpan timeout) =>
         ReadUntil(topic, read => read.Count >= expected, timeout);

@@ -9,10 +9,17 @@ namespace Streaming.Tests.Infrastructure;
 internal static class PipelineEnvironment
 {
     /// <summary>
-    /// The environment of both services for one test run: topics, key prefix and consumer groups are unique to
-    /// <paramref name="run"/>, so tests can share the broker and Redis.
+    /// The environment of both services for one test run: topics (created here, before anyone subscribes), key
+    /// prefix and consumer groups are unique to <paramref name="run"/>, so tests can share the broker and Redis.
     /// </summary>
-    public static Dictionary<string, string> For(string run, KafkaMockClusterFixture kafka, RedisServerFixture redis) => new()
+    public static Dictionary<string, string> For(string run, KafkaMockClusterFixture kafka, RedisServerFixture redis)
+    {
+        ArgumentNullException.ThrowIfNull(kafka);
+        kafka.CreateTopics($"interactions-{run}", $"interactions.dlq-{run}", $"adapt-requests-{run}", $"adapt-requests.dlq-{run}", $"recommendations-{run}");
+        return Settings(run, kafka, redis);
+    }
+
+    private static Dictionary<string, string> Settings(string run, KafkaMockClusterFixture kafka, RedisServerFixture redis) => new()
     {
         ["Kafka__BootstrapServers"] = kafka.BootstrapServers,
         ["Kafka__InteractionsTopic"] = $"interactions-{run}",
@@ -32,10 +39,8 @@ internal static class PipelineEnvironment
         ["Sessions__AdaptEvery"] = "5",
         ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
         // A killed consumer holds its partitions until its session expires: keep that short so restarts take over fast.
-        ["Kafka__Settings__session.timeout.ms"] = "6000",
-        ["Kafka__Settings__heartbeat.interval.ms"] = "1500",
-        // Topics are created by their first message, possibly after a consumer subscribed: notice them fast.
-        ["Kafka__Settings__topic.metadata.refresh.interval.ms"] = "1000",
+        ["Kafka__ConsumerSettings__session.timeout.ms"] = "6000",
+        ["Kafka__ConsumerSettings__heartbeat.interval.ms"] = "1500",
         ["Logging__LogLevel__Default"] = "Warning",
     };
 
