@@ -12,7 +12,46 @@ internal static class BenchCommand
     {
         var command = new Command("bench", "Benchmarks: figures and ratios against a baseline measured in the same run.");
         command.Subcommands.Add(Adapt());
+        command.Subcommands.Add(EndToEnd());
         return command;
+    }
+
+    private static Command EndToEnd()
+    {
+        var data = new Option<string?>("--data") { Description = "Data folder for the catalogue and the replayed users (default: ../shared/datasets/ml-1m when present, else synthetic)." };
+        var model = new Option<string?>("--model") { Description = "Model file to serve (default: a one-epoch model trained here)." };
+        var rate = new Option<double>("--rate") { Description = "New users arriving per second.", DefaultValueFactory = _ => 200 };
+        var seconds = new Option<double>("--seconds") { Description = "How long each rate is measured.", DefaultValueFactory = _ => 15 };
+        var findMax = new Option<bool>("--find-max") { Description = "Also double the rate from 50/s until p99 or completeness fails, and report the highest rate sustained." };
+        var maxP99 = new Option<double>("--max-p99-ms") { Description = "The p99 a rate must keep to count as sustained (--find-max).", DefaultValueFactory = _ => 100 };
+        var device = Commands.CommonOptions.Device();
+        var json = Commands.CommonOptions.Json();
+        var command = new Command("e2e", "New users at a fixed rate through the whole embedded pipeline: latency from the threshold-crossing event to its recommendation.")
+        {
+            data, model, rate, seconds, findMax, maxP99, device, json,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var settings = new EndToEndBenchmark.Settings(parse.GetValue(data), parse.GetValue(model), parse.GetValue(rate), parse.GetValue(seconds), parse.GetValue(findMax), parse.GetValue(maxP99), parse.GetValue(device)!);
+            if (settings.Rate <= 0 || settings.Seconds <= 0)
+            {
+                throw new ArgumentException("--rate and --seconds must be above 0");
+            }
+
+            var result = await EndToEndBenchmark.RunAsync(settings, cancellationToken);
+            WriteJson(parse.GetValue(json), result);
+            return 0;
+        });
+        return command;
+    }
+
+    private static void WriteJson<T>(string? path, T result)
+    {
+        if (path is not null)
+        {
+            File.WriteAllText(path, JsonSerializer.Serialize(result, JsonOutput.Options));
+            AnsiConsole.MarkupLineInterpolated($"Wrote {path}");
+        }
     }
 
     private static Command Adapt()
@@ -35,13 +74,7 @@ internal static class BenchCommand
             var settings = new AdaptationBenchmark.Settings(
                 parse.GetValue(data), parse.GetValue(model), parse.GetValue(users), parse.GetValue(loopUsers),
                 parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(scope), parse.GetValue(device)!);
-            var result = AdaptationBenchmark.Run(settings);
-            if (parse.GetValue(json) is { } path)
-            {
-                File.WriteAllText(path, JsonSerializer.Serialize(result, JsonOutput.Options));
-                AnsiConsole.MarkupLineInterpolated($"Wrote {path}");
-            }
-
+            WriteJson(parse.GetValue(json), AdaptationBenchmark.Run(settings));
             return 0;
         });
         return command;

@@ -76,7 +76,7 @@ public sealed class EmbeddedPipeline : IAsyncDisposable
             ["Adapter:MaxBatchWaitMs"] = "1",
             // Low latency on the mock broker: deliver produced messages at once, answer fetches as soon as data is there.
             ["Kafka:ProducerSettings:linger.ms"] = "0",
-            ["Kafka:ConsumerSettings:fetch.wait.max.ms"] = "1",
+            ["Kafka:ConsumerSettings:fetch.wait.max.ms"] = "5",
             ["Kafka:ConsumerSettings:fetch.error.backoff.ms"] = "5",
             ["Kafka:ConsumerSettings:fetch.queue.backoff.ms"] = "5",
             ["Logging:LogLevel:Default"] = "Error",

@@ -29,7 +29,7 @@ public sealed class RecommendationListener : IDisposable
             GroupId = "listener-" + Guid.NewGuid().ToString("N"),
             AutoOffsetReset = AutoOffsetReset.Earliest,
             EnableAutoCommit = false,
-            FetchWaitMaxMs = 1,
+            FetchWaitMaxMs = 5,
             TopicMetadataRefreshIntervalMs = 500,   // the topic appears with the first recommendation
         };
         thread = new Thread(() => Listen(config, topic, time)) { IsBackground = true, Name = "recommendation-listener" };
