@@ -46,6 +46,9 @@ public static class AdapterMetrics
     public static readonly Counter ModelLoads = Metrics.CreateCounter(
         "streaming_adapter_model_loads_total", "Meta-model loads, by outcome (loaded, refused).", "outcome");
 
+    public static readonly Counter StaleReadapts = Metrics.CreateCounter(
+        "streaming_adapter_stale_readapts_total", "Re-adaptations requested after a model switch for users whose cached fast weights came from another version.");
+
     public static readonly Counter RedisRetries = Metrics.CreateCounter(
         "streaming_adapter_redis_retries_total", "Retries of a batch's Redis reads or writes while Redis was unavailable.");
 }

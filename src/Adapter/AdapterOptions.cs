@@ -11,8 +11,15 @@ public sealed class AdapterOptions : IValidatableObject
     [Required(AllowEmptyStrings = false)]
     public string GroupId { get; set; } = "streaming-adapter";
 
-    /// <summary>The meta-model file to serve; replaced files are picked up without a restart.</summary>
+    /// <summary>A meta-model file to serve; replaced files are picked up without a restart. Either this or <see cref="Registry"/>.</summary>
     public string Model { get; set; } = "";
+
+    /// <summary>
+    /// The model registry to follow (<c>redis://host:port[/prefix]</c> or a directory): its active version, and
+    /// its canary for the canary's share of users. Promote, canary and rollback take effect within
+    /// <see cref="ModelPollMs"/> plus the load time. Either this or <see cref="Model"/>.
+    /// </summary>
+    public string Registry { get; set; } = "";
 
     /// <summary>The item catalogue to recommend from: a data folder, or "synthetic".</summary>
     [Required(AllowEmptyStrings = false)]
@@ -57,15 +64,19 @@ public sealed class AdapterOptions : IValidatableObject
     [Range(0, 256)]
     public int TensorThreads { get; set; } = 1;
 
+    /// <summary>After a model switch, how many users with fast weights of a no longer served version are re-adapted per second.</summary>
+    [Range(1, 1_000_000)]
+    public int StaleReadaptPerSecond { get; set; } = 1000;
+
     /// <summary>How often the model source is checked for a new meta-model, in milliseconds.</summary>
     [Range(100, 600_000)]
     public int ModelPollMs { get; set; } = 1000;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (string.IsNullOrWhiteSpace(Model))
+        if (string.IsNullOrWhiteSpace(Model) == string.IsNullOrWhiteSpace(Registry))
         {
-            yield return new ValidationResult("Adapter:Model must name the meta-model file to serve", [nameof(Model)]);
+            yield return new ValidationResult("set exactly one of Adapter:Model (a meta-model file) and Adapter:Registry (a model registry)", [nameof(Model), nameof(Registry)]);
         }
     }
 }

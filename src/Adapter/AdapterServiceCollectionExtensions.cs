@@ -8,6 +8,7 @@ using Streaming.Adapter.Models;
 using Streaming.Adapter.Processing;
 using Streaming.Shared.Hosting;
 using Streaming.Shared.Messaging;
+using Streaming.Shared.Registry;
 using Streaming.Shared.Sessions;
 
 namespace Streaming.Adapter;
@@ -21,7 +22,23 @@ public static class AdapterServiceCollectionExtensions
         var services = builder.Services;
         services.AddPipelineServices(countRetry: () => AdapterMetrics.RedisRetries.Inc());
         services.AddValidatedOptions<AdapterOptions>(AdapterOptions.Section);
-        services.AddSingleton<IModelSource>(sp => new FileModelSource(sp.GetRequiredService<IOptions<AdapterOptions>>().Value.Model));
+        services.AddSingleton<IModelSource>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<AdapterOptions>>().Value;
+            if (string.IsNullOrWhiteSpace(options.Registry))
+            {
+                return new FileModelSource(options.Model);
+            }
+
+            try
+            {
+                return new RegistryModelSource(ModelRegistryFactory.OpenAsync(options.Registry, create: false, sp.GetRequiredService<TimeProvider>()).GetAwaiter().GetResult());
+            }
+            catch (Exception e) when (e is ArgumentException or DirectoryNotFoundException or InvalidOperationException)
+            {
+                throw new InvalidOperationException($"Adapter:Registry: {e.Message}", e);
+            }
+        });
         services.AddSingleton<ModelSlot>();
         services.AddSingleton<IFastWeightCache>(sp =>
         {
@@ -44,6 +61,7 @@ public static class AdapterServiceCollectionExtensions
         // The loader first: its start-up loads the model that the worker serves from its first batch.
         services.AddHostedService<ModelLoader>();
         services.AddHostedService<AdapterWorker>();
+        services.AddHostedService<StaleWeightSweeper>();
         return builder;
     }
 }

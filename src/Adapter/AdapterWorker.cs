@@ -56,14 +56,14 @@ public sealed class AdapterWorker(
 
     private void Process(IReadOnlyList<ConsumeResult<string?, byte[]>> batch, CancellationToken stoppingToken)
     {
-        var model = models.TakeLatest() ?? throw new InvalidOperationException("no meta-model loaded");
+        var set = models.TakeLatest() ?? throw new InvalidOperationException("no meta-model loaded");
         var startedAt = time.GetUtcNow();
         foreach (var record in batch)
         {
             AdapterMetrics.QueueSeconds.Observe(Math.Max(0, (startedAt - record.Message.Timestamp.UtcDateTime).TotalSeconds));
         }
 
-        var outcome = processor.ProcessAsync([.. batch.Select(IncomingMessage.From)], model, stoppingToken).GetAwaiter().GetResult();
+        var outcome = processor.ProcessAsync([.. batch.Select(IncomingMessage.From)], set, stoppingToken).GetAwaiter().GetResult();
         health.RedisAvailable();
         var now = time.GetUtcNow();
         foreach (var message in outcome.Published)

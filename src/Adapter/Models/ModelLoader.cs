@@ -8,11 +8,12 @@ using Streaming.Shared.Learning;
 namespace Streaming.Adapter.Models;
 
 /// <summary>
-/// Follows the model source: loads the first model before the service starts (a missing or bad model fails
-/// start-up, naming the setting), then polls every <see cref="AdapterOptions.ModelPollMs"/> and loads a new
-/// version in the background: read, checksum and manifest verified, weights checked finite, catalogue
-/// prepared, and only then offered to the consume loop. A refused version is logged and counted, and the
-/// current model keeps serving; it is tried again only when the source changes.
+/// Follows the model source: loads what it assigns before the service starts (nothing to serve, or a bad
+/// model, fails start-up naming the setting), then polls every <see cref="AdapterOptions.ModelPollMs"/>. A
+/// changed assignment (new file, promote, canary, rollback) is loaded in the background: downloaded and
+/// checksum-verified, manifest and weights checked, catalogue prepared, and only then offered to the consume
+/// loop as one set. Models already loaded are reused. A refused version is logged and counted and the current
+/// set keeps serving; that assignment is tried again only when the source changes.
 /// </summary>
 public sealed partial class ModelLoader(
     IModelSource source,
@@ -23,8 +24,8 @@ public sealed partial class ModelLoader(
 {
     private readonly Lazy<IReadOnlyList<ItemInfo>> catalogue = new(() => [.. CatalogueSource.LoadItems(options.Value.Catalogue).Values.OrderBy(i => i.ItemId)]);
     private readonly Lazy<TorchSharp.torch.Device> device = new(() => TorchDevice.Resolve(options.Value.Device, "Adapter:Device"));
-    private string? loaded;
-    private string? refused;
+    private ModelAssignment? served;
+    private ModelAssignment? refused;
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -35,15 +36,15 @@ public sealed partial class ModelLoader(
             TorchSharp.torch.set_num_threads(options.Value.TensorThreads);
         }
 
-        string version = await source.ActiveVersionAsync(cancellationToken).ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"Adapter:Model: no meta-model at {source.Description}");
         try
         {
-            await LoadAsync(version, cancellationToken).ConfigureAwait(false);
+            var assignment = await source.CurrentAsync(cancellationToken).ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"{SettingName}: nothing to serve at {source.Description}");
+            await LoadAsync(assignment, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is InvalidDataException or IOException)
         {
-            throw new InvalidOperationException($"Adapter:Model: {source.Description} cannot be served: {e.Message}", e);
+            throw new InvalidOperationException($"{SettingName}: {source.Description} cannot be served: {e.Message}", e);
         }
 
         health.Ready();
@@ -57,57 +58,96 @@ public sealed partial class ModelLoader(
         {
             try
             {
-                if (await source.ActiveVersionAsync(stoppingToken).ConfigureAwait(false) is { } version && version != loaded && version != refused)
+                if (await source.CurrentAsync(stoppingToken).ConfigureAwait(false) is { } assignment && assignment != served && assignment != refused)
                 {
-                    await LoadAsync(version, stoppingToken).ConfigureAwait(false);
+                    await LoadAsync(assignment, stoppingToken).ConfigureAwait(false);
                 }
             }
             catch (InvalidDataException)
             {
-                // Refused and logged by LoadAsync; the current model keeps serving.
+                // Refused and logged by LoadAsync; the current set keeps serving.
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or StackExchange.Redis.RedisException or InvalidOperationException)
             {
                 LogUnavailable(source.Description, e.Message);
             }
         }
     }
 
-    private async Task LoadAsync(string version, CancellationToken cancellationToken)
+    private string SettingName => string.IsNullOrWhiteSpace(options.Value.Registry) ? "Adapter:Model" : "Adapter:Registry";
+
+    private async Task LoadAsync(ModelAssignment assignment, CancellationToken cancellationToken)
     {
-        var package = await source.DownloadAsync(version, cancellationToken).ConfigureAwait(false);
-        MetaModel? model = null;
+        var loaded = slot.Latest?.Models.ToDictionary(m => m.Version) ?? [];
+        var fresh = new List<ServingModel>();
         try
         {
-            model = MetaModel.Load(package.Bytes, $"{source.Description} ({version})", device.Value);
-            var serving = new ServingModel(version, model, new BatchRecommender(model, catalogue.Value));
-            slot.Offer(serving);
-            AdapterMetrics.ModelLoads.WithLabels("loaded").Inc();
-            if (loaded is not null)
+            async Task<ServingModel> Get(string version)
             {
-                AdapterMetrics.ModelInfo.RemoveLabelled(loaded, "active");
+                if (!loaded.TryGetValue(version, out var model))
+                {
+                    model = await LoadVersionAsync(version, cancellationToken).ConfigureAwait(false);
+                    fresh.Add(model);
+                    loaded[version] = model;
+                }
+
+                return model;
             }
 
-            AdapterMetrics.ModelInfo.WithLabels(version, "active").Set(1);
-            LogLoaded(version, source.Description, model.Manifest.Hyperparameters.Algorithm.ToString(), catalogue.Value.Count);
-            loaded = version;
-            refused = null;
+            var active = await Get(assignment.Active).ConfigureAwait(false);
+            var canary = assignment.Canary is { } c && c != assignment.Active ? await Get(c).ConfigureAwait(false) : null;
+            slot.Offer(new ServingSet(active, canary, canary is null ? 0 : assignment.CanaryPercent));
         }
         catch (InvalidDataException e)
         {
-            model?.Dispose();
+            fresh.ForEach(m => m.Dispose());
             AdapterMetrics.ModelLoads.WithLabels("refused").Inc();
-            LogRefused(version, source.Description, e.Message);
-            refused = version;
+            LogRefused(assignment.ToString(), source.Description, e.Message);
+            refused = assignment;
+            throw;
+        }
+
+        foreach (var (version, role) in new[] { (served?.Active, "active"), (served?.Canary, "canary") })
+        {
+            if (version is not null)
+            {
+                AdapterMetrics.ModelInfo.RemoveLabelled(version, role);
+            }
+        }
+
+        AdapterMetrics.ModelInfo.WithLabels(assignment.Active, "active").Set(1);
+        if (assignment.Canary is { } canaryVersion)
+        {
+            AdapterMetrics.ModelInfo.WithLabels(canaryVersion, "canary").Set(assignment.CanaryPercent);
+        }
+
+        LogServing(assignment.Active, assignment.Canary ?? "none", assignment.CanaryPercent, source.Description, catalogue.Value.Count);
+        served = assignment;
+        refused = null;
+    }
+
+    private async Task<ServingModel> LoadVersionAsync(string version, CancellationToken cancellationToken)
+    {
+        byte[] bytes = await source.DownloadAsync(version, cancellationToken).ConfigureAwait(false);
+        var model = MetaModel.Load(bytes, $"{source.Description} ({version})", device.Value);
+        try
+        {
+            var serving = new ServingModel(version, model, new BatchRecommender(model, catalogue.Value));
+            AdapterMetrics.ModelLoads.WithLabels("loaded").Inc();
+            return serving;
+        }
+        catch
+        {
+            model.Dispose();
             throw;
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Meta-model {Version} from {Source} ready ({Algorithm}, {Items} catalogue items); it serves from the next batch")]
-    private partial void LogLoaded(string version, string source, string algorithm, int items);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Serving {Active} (canary {Canary} for {Percent}% of users) from {Source}, {Items} catalogue items; from the next batch")]
+    private partial void LogServing(string active, string canary, double percent, string source, int items);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Meta-model {Version} from {Source} refused, the current model keeps serving: {Reason}")]
-    private partial void LogRefused(string version, string source, string reason);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Refused {Assignment} from {Source}; the current models keep serving: {Reason}")]
+    private partial void LogRefused(string assignment, string source, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model source {Source} unavailable: {Reason}")]
     private partial void LogUnavailable(string source, string reason);

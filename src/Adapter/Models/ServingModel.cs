@@ -1,4 +1,5 @@
 using Streaming.Shared.Learning;
+using Streaming.Shared.Registry;
 
 namespace Streaming.Adapter.Models;
 
@@ -18,43 +19,108 @@ public sealed class ServingModel(string version, MetaModel model, BatchRecommend
     }
 }
 
+/// <summary>What is served at one moment: the active model and, for a stable share of users, a canary.</summary>
+public sealed class ServingSet(ServingModel active, ServingModel? canary = null, double canaryPercent = 0)
+{
+    public ServingModel Active { get; } = active;
+
+    public ServingModel? Canary { get; } = canary;
+
+    public double CanaryPercent { get; } = canaryPercent;
+
+    public IEnumerable<ServingModel> Models => Canary is null ? [Active] : [Active, Canary];
+
+    /// <summary>The model that serves <paramref name="userId"/> (the registry's stable split, <see cref="ModelRouting.VersionFor"/>).</summary>
+    public ServingModel For(string userId) =>
+        Canary is not null && CanarySplit.IsCanary(userId, CanaryPercent, Canary.Version) ? Canary : Active;
+
+    /// <summary>The version that serves <paramref name="userId"/>.</summary>
+    public string VersionFor(string userId) => For(userId).Version;
+}
+
 /// <summary>
-/// Hands models from the loader to the consume loop without ever exposing a half-loaded one: the loader
-/// <see cref="Offer"/>s a model only once it is fully loaded, verified and prepared; the consume loop takes
-/// it between batches (<see cref="TakeLatest"/>), so no batch sees two models, and it disposes the model it
-/// replaced, which no other thread uses.
+/// Hands model sets from the loader to the consume loop without ever exposing a half-loaded model: the loader
+/// <see cref="Offer"/>s a set only once every model in it is loaded, verified and prepared; the consume loop
+/// takes it between batches (<see cref="TakeLatest"/>), so no batch sees two sets, and disposes the models the
+/// new set no longer uses (models kept from one set to the next, say the active one during a canary, are shared).
 /// </summary>
 public sealed class ModelSlot
 {
-    private ServingModel? pending;
-    private ServingModel? current;
-    private volatile string? servingVersion;
+    private readonly Lock gate = new();
+    private ServingSet? pending;
+    private ServingSet? current;
 
-    /// <summary>The version the consume loop serves now (null before the first batch loop tick).</summary>
-    public string? ServingVersion => servingVersion;
+    /// <summary>Raised on the consume loop's thread after it switched sets (old, new).</summary>
+    public event Action<ServingSet?, ServingSet>? Switched;
 
-    /// <summary>Loader side: the next model to serve; a previous offer that was never taken is disposed.</summary>
-    public void Offer(ServingModel model) => Interlocked.Exchange(ref pending, model)?.Dispose();
-
-    /// <summary>Consume-loop side: switches to the newest offered model, if any, and returns the model to use.</summary>
-    public ServingModel? TakeLatest()
+    /// <summary>The set the loader last offered (served from the next batch on), for the loader's bookkeeping.</summary>
+    public ServingSet? Latest
     {
-        if (Interlocked.Exchange(ref pending, null) is { } next)
+        get
         {
-            var previous = current;
-            current = next;
-            servingVersion = next.Version;
-            previous?.Dispose();
+            lock (gate)
+            {
+                return pending ?? current;
+            }
+        }
+    }
+
+    /// <summary>Loader side: the next set to serve; models of a never-taken previous offer that nothing else uses are disposed.</summary>
+    public void Offer(ServingSet set)
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        lock (gate)
+        {
+            if (pending is { } unused)
+            {
+                DisposeUnused(unused, keep: [.. set.Models, .. current?.Models ?? []]);
+            }
+
+            pending = set;
+        }
+    }
+
+    /// <summary>Consume-loop side: switches to the newest offered set, if any, and returns the set to use.</summary>
+    public ServingSet? TakeLatest()
+    {
+        ServingSet? previous, next;
+        lock (gate)
+        {
+            if (pending is null)
+            {
+                return current;
+            }
+
+            (previous, next, current, pending) = (current, pending, pending, null);
+            if (previous is not null)
+            {
+                DisposeUnused(previous, keep: [.. next.Models]);
+            }
         }
 
-        return current;
+        Switched?.Invoke(previous, next);
+        return next;
     }
 
     /// <summary>Consume-loop side, at shutdown.</summary>
     public void Clear()
     {
-        Interlocked.Exchange(ref pending, null)?.Dispose();
-        current?.Dispose();
-        current = null;
+        lock (gate)
+        {
+            foreach (var model in new[] { pending, current }.Where(s => s is not null).SelectMany(s => s!.Models).Distinct())
+            {
+                model.Dispose();
+            }
+
+            pending = current = null;
+        }
+    }
+
+    private static void DisposeUnused(ServingSet set, IReadOnlyCollection<ServingModel> keep)
+    {
+        foreach (var model in set.Models.Where(m => !keep.Contains(m)))
+        {
+            model.Dispose();
+        }
     }
 }

@@ -39,10 +39,10 @@ public sealed class AdaptationBatchProcessor(
     ResiliencePipeline redisPipeline,
     TimeProvider time)
 {
-    public async Task<AdaptationOutcome> ProcessAsync(IReadOnlyList<IncomingMessage> batch, ServingModel model, CancellationToken cancellationToken)
+    public async Task<AdaptationOutcome> ProcessAsync(IReadOnlyList<IncomingMessage> batch, ServingSet models, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(models);
         var requests = new List<AdaptRequest>(batch.Count);
         foreach (var message in batch)
         {
@@ -61,31 +61,37 @@ public sealed class AdaptationBatchProcessor(
             ? []
             : (await redisPipeline.ExecuteAsync(async _ => await sessions.LoadAsync([.. latest.Select(r => r.UserId)]).ConfigureAwait(false), cancellationToken).ConfigureAwait(false))
                 .ToDictionary(s => s.UserId, StringComparer.Ordinal);
-        var adapt = latest.Where(r => loaded.ContainsKey(r.UserId) && r.Basis == RecommendationMessage.Adapted).ToList();
-        var onboard = latest.Where(r => loaded.ContainsKey(r.UserId) && r.Basis == RecommendationMessage.Onboarding).ToList();
 
+        // Each user is served by their model (the active one, or the canary for the canary's share).
         var watch = Stopwatch.StartNew();
-        var adapted = model.Recommender.Recommend([.. adapt.Select(r => ToUserSession(loaded[r.UserId]))], settings.Steps, settings.TopK, exportFastState: true);
-        var onboarding = Onboarding(model, [.. onboard.Select(r => loaded[r.UserId])]);
-        double compute = watch.Elapsed.TotalSeconds;
-
-        if (adapt.Count > 0)
+        var published = new List<RecommendationMessage>(latest.Count);
+        var cached = new List<(string UserId, CachedFastWeights Weights)>();
+        var producedAt = time.GetUtcNow();
+        foreach (var group in latest.Where(r => loaded.ContainsKey(r.UserId)).GroupBy(r => models.For(r.UserId)))
         {
-            var entries = adapt.Select((r, i) => (r.UserId, new CachedFastWeights(model.Version, loaded[r.UserId].Interactions, adapted[i].FastState!))).ToList();
-            await redisPipeline.ExecuteAsync(async _ => await cache.SetManyAsync(entries).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+            var model = group.Key;
+            var adapt = group.Where(r => r.Basis == RecommendationMessage.Adapted).ToList();
+            var onboard = group.Where(r => r.Basis == RecommendationMessage.Onboarding).ToList();
+            var adapted = model.Recommender.Recommend([.. adapt.Select(r => ToUserSession(loaded[r.UserId]))], settings.Steps, settings.TopK, exportFastState: true);
+            var onboarding = Onboarding(model, [.. onboard.Select(r => loaded[r.UserId])]);
+            cached.AddRange(adapt.Select((r, i) => (r.UserId, new CachedFastWeights(model.Version, loaded[r.UserId].Interactions, adapted[i].FastState!))));
+            published.AddRange(adapt.Select((r, i) => Message(r, loaded[r.UserId], adapted[i].Items, model.Version, producedAt)));
+            published.AddRange(onboard.Select((r, i) => Message(r, loaded[r.UserId], onboarding[i], model.Version, producedAt)));
         }
 
-        var producedAt = time.GetUtcNow();
-        var published = adapt.Select((r, i) => Message(r, loaded[r.UserId], adapted[i].Items, model.Version, producedAt))
-            .Concat(onboard.Select((r, i) => Message(r, loaded[r.UserId], onboarding[i], model.Version, producedAt)))
-            .ToList();
+        double compute = watch.Elapsed.TotalSeconds;
+        if (cached.Count > 0)
+        {
+            await redisPipeline.ExecuteAsync(async _ => await cache.SetManyAsync(cached).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        }
+
         foreach (var message in published)
         {
             outbox.Send(topics.RecommendationsTopic, message.UserId, JsonSerializer.SerializeToUtf8Bytes(message));
         }
 
         await outbox.DeliverAllAsync(cancellationToken).ConfigureAwait(false);
-        return new AdaptationOutcome(published, latest.Count - adapt.Count - onboard.Count, batch.Count - requests.Count, compute);
+        return new AdaptationOutcome(published, latest.Count - published.Count, batch.Count - requests.Count, compute);
     }
 
     private IReadOnlyList<IReadOnlyList<ScoredItem>> Onboarding(ServingModel model, IReadOnlyList<StoredSession> users)

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Text;
 using StackExchange.Redis;
 
@@ -35,6 +36,49 @@ public sealed class FastWeightCache(IConnectionMultiplexer redis, string prefix,
         var db = redis.GetDatabase();
         var values = await Task.WhenAll(userIds.Select(u => db.StringGetAsync(Key(u)))).ConfigureAwait(false);
         return values.Select(v => v.IsNull ? null : Decode((byte[])v!)).ToArray();
+    }
+
+    public async IAsyncEnumerable<IReadOnlyList<(string UserId, string ModelVersion, long Interactions)>> ScanAsync(int pageSize, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var db = redis.GetDatabase();
+        foreach (var server in redis.GetServers().Where(s => s.IsConnected && !s.IsReplica))
+        {
+            var keys = new List<RedisKey>(pageSize);
+            await foreach (var key in server.KeysAsync(db.Database, $"{prefix}:{{*}}", pageSize).WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                keys.Add(key);
+                if (keys.Count == pageSize)
+                {
+                    yield return await ReadPage(db, keys).ConfigureAwait(false);
+                    keys.Clear();
+                }
+            }
+
+            if (keys.Count > 0)
+            {
+                yield return await ReadPage(db, keys).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<IReadOnlyList<(string UserId, string ModelVersion, long Interactions)>> ReadPage(IDatabase db, List<RedisKey> keys)
+    {
+        // Only the header (format, version, session size): the weights themselves stay in Redis.
+        var headers = await Task.WhenAll(keys.Select(k => db.StringGetRangeAsync(k, 0, 2 + byte.MaxValue + 8 - 1))).ConfigureAwait(false);
+        var page = new List<(string, string, long)>(keys.Count);
+        for (int i = 0; i < keys.Count; i++)
+        {
+            string key = keys[i]!;
+            byte[]? header = headers[i];
+            if (header is { Length: > 2 } && header[0] == Format && header.Length >= 2 + header[1] + 8 && key.Length > prefix.Length + 3)
+            {
+                string version = Encoding.UTF8.GetString(header, 2, header[1]);
+                long interactions = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(2 + header[1]));
+                page.Add((key[(prefix.Length + 2)..^1], version, interactions));
+            }
+        }
+
+        return page;
     }
 
     private RedisKey Key(string userId) => $"{prefix}:{{{userId}}}";

@@ -22,4 +22,7 @@ public interface IFastWeightCache
 
     /// <summary>The cached weights of each user, or null (missing, expired, or unreadable).</summary>
     Task<CachedFastWeights?[]> GetManyAsync(IReadOnlyList<string> userIds);
+
+    /// <summary>Every cached user with the model version and session size of their weights, page by page (a SCAN: no blocking).</summary>
+    IAsyncEnumerable<IReadOnlyList<(string UserId, string ModelVersion, long Interactions)>> ScanAsync(int pageSize, CancellationToken cancellationToken);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Data;
 
@@ -146,5 +147,16 @@ public sealed class InMemoryFastWeightCache(TimeSpan ttl, TimeProvider time) : I
         ArgumentNullException.ThrowIfNull(userIds);
         var now = time.GetUtcNow();
         return Task.FromResult(userIds.Select(u => entries.TryGetValue(u, out var e) && e.ExpiresAt > now ? e.Weights : null).ToArray());
+    }
+
+    public async IAsyncEnumerable<IReadOnlyList<(string UserId, string ModelVersion, long Interactions)>> ScanAsync(int pageSize, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        foreach (var page in entries.Where(e => e.Value.ExpiresAt > now).Chunk(pageSize))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return [.. page.Select(e => (e.Key, e.Value.Weights.ModelVersion, e.Value.Weights.Interactions))];
+            await Task.Yield();
+        }
     }
 }

@@ -33,7 +33,7 @@ public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, Kafk
             .Append(Request("ghost", 5, RecommendationMessage.Adapted))
             .ToList();
 
-        var outcome = await setup.Processor.ProcessAsync([.. Messages(requests)], setup.Model, TestContext.Current.CancellationToken);
+        var outcome = await setup.Processor.ProcessAsync([.. Messages(requests)], new ServingSet(setup.Model), TestContext.Current.CancellationToken);
 
         Assert.Equal((12, 1, 0), (outcome.Published.Count, outcome.MissingSessions, outcome.DeadLettered));
         var messages = kafka.ReadAll(setup.Topics.RecommendationsTopic, 12, TimeSpan.FromSeconds(30))
@@ -64,7 +64,7 @@ public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, Kafk
         int firstCandidate = onboarding.Evidence[0].ItemId;
         await setup.Store.ApplyAsync([new Interaction("new-1", "newcomer", firstCandidate, 4, Start, null)]);
 
-        var outcome = await setup.Processor.ProcessAsync([.. Messages([Request("newcomer", 1, RecommendationMessage.Onboarding)])], setup.Model, TestContext.Current.CancellationToken);
+        var outcome = await setup.Processor.ProcessAsync([.. Messages([Request("newcomer", 1, RecommendationMessage.Onboarding)])], new ServingSet(setup.Model), TestContext.Current.CancellationToken);
 
         var message = Assert.Single(outcome.Published);
         Assert.Equal((RecommendationMessage.Onboarding, 1, 7), (message.Basis, message.Interactions, message.Items.Count));
@@ -88,7 +88,7 @@ public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, Kafk
             new IncomingMessage("x", JsonSerializer.SerializeToUtf8Bytes(new AdaptRequest { UserId = "x", Interactions = 5, TriggerEventId = "e", TriggerEventTime = Start, Basis = "magic" }), "adapt-requests", 0, 4),
         };
 
-        var outcome = await setup.Processor.ProcessAsync([.. bad, .. Messages([good])], setup.Model, TestContext.Current.CancellationToken);
+        var outcome = await setup.Processor.ProcessAsync([.. bad, .. Messages([good])], new ServingSet(setup.Model), TestContext.Current.CancellationToken);
 
         Assert.Equal((1, 4), (outcome.Published.Count, outcome.DeadLettered));
         var dead = kafka.ReadAll(setup.Topics.AdaptRequestsDeadLetterTopic, 4, TimeSpan.FromSeconds(30));
