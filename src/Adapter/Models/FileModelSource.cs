@@ -4,7 +4,10 @@ using Streaming.Shared.Registry;
 namespace Streaming.Adapter.Models;
 
 /// <summary>What should be served: the active version and an optional canary for a share of users.</summary>
-public sealed record ModelAssignment(string Active, string? Canary = null, double CanaryPercent = 0);
+public sealed record ModelAssignment(string Active, string? Canary = null, double CanaryPercent = 0)
+{
+    public override string ToString() => Canary is null ? Active : $"{Active} with canary {Canary} for {CanaryPercent:0.##}% of users";
+}
 
 /// <summary>Where the Adapter's meta-models come from.</summary>
 public interface IModelSource

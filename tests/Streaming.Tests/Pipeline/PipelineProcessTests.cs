@@ -1,9 +1,11 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Confluent.Kafka;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Data;
 using Streaming.Shared.Learning;
+using Streaming.Shared.Registry;
 using Streaming.Shared.Sessions;
 using Streaming.Tests.Infrastructure;
 using Streaming.Tests.Learning;
@@ -106,23 +108,8 @@ public sealed class PipelineProcessTests(RedisServerFixture redis, KafkaMockClus
         string served = Path.Combine(Path.GetDirectoryName(model.Path)!, $"served-{run}.model");
         File.Copy(model.Path, served);
         environment["Adapter__Model"] = served;
-        var store = new RedisSessionStore(connection, new SessionStoreOptions(), "t" + run);
-        var items = SyntheticDataset.Generate(new SyntheticOptions()).Items.Keys.Order().ToArray();
-        using var producer = kafka.Producer();
-        int user = 0;
-
-        async Task<string> VersionServedForNextUser()
-        {
-            string id = $"user-{user++}";
-            await store.ApplyAsync([.. Enumerable.Range(0, 5).Select(i => new Interaction($"{id}-{i}", id, items[i], 4, Start, null))]);
-            var request = new AdaptRequest { UserId = id, Interactions = 5, TriggerEventId = $"{id}-4", TriggerEventTime = Start };
-            producer.Produce(environment["Kafka__AdaptRequestsTopic"], new Message<string?, byte[]> { Key = id, Value = JsonSerializer.SerializeToUtf8Bytes(request) });
-            producer.Flush(TimeSpan.FromSeconds(10));
-            var answer = kafka.ReadUntil(environment["Kafka__RecommendationsTopic"], read => read.Any(m => m.Message.Key == id), TimeSpan.FromSeconds(60))
-                .Select(m => JsonSerializer.Deserialize<RecommendationMessage>(m.Message.Value)!)
-                .Single(r => r.UserId == id);
-            return answer.ModelVersion;
-        }
+        var users = new UserSource(connection, kafka, environment, run);
+        Task<string> VersionServedForNextUser() => users.VersionServedForNextUser();
 
         using var adapter = ServiceProcess.Start("Streaming.Adapter", environment);
         Assert.Equal(ServedModelFixture.VersionOf(model.Path), await VersionServedForNextUser());
@@ -131,7 +118,7 @@ public sealed class PipelineProcessTests(RedisServerFixture redis, KafkaMockClus
         var corrupt = File.ReadAllBytes(model.OtherPath);
         corrupt[^10] ^= 0x40;
         ReplaceAtomically(served, corrupt);
-        await PipelineEnvironment.WaitUntil(() => Task.FromResult(adapter.Output.Contains("refused", StringComparison.Ordinal)), adapter);
+        await PipelineEnvironment.WaitUntil(() => Task.FromResult(adapter.Output.Contains("refused", StringComparison.OrdinalIgnoreCase)), adapter);
         Assert.Equal(ServedModelFixture.VersionOf(model.Path), await VersionServedForNextUser());
 
         // A good new model: served from the next batch, without a restart.
@@ -140,6 +127,42 @@ public sealed class PipelineProcessTests(RedisServerFixture redis, KafkaMockClus
         string version = "";
         await PipelineEnvironment.WaitUntil(async () => (version = await VersionServedForNextUser()) == expected, adapter);
         Assert.False(adapter.HasExited);
+    }
+
+    [Fact]
+    public async Task Adapter_FollowingTheRegistry_ServesPromotionsAndRollbacksWithinSecondsAndReadaptsUsersOfTheOldVersion()
+    {
+        var connection = redis.Require();
+        string run = Guid.NewGuid().ToString("N")[..8];
+        var environment = Environment(run);
+        string directory = Path.Combine(Path.GetDirectoryName(model.Path)!, $"registry-{run}");
+        await using var registry = new FileSystemModelRegistry(directory);
+        var first = await registry.PushAsync(File.ReadAllBytes(model.Path), cancellationToken: TestContext.Current.CancellationToken);
+        var second = await registry.PushAsync(File.ReadAllBytes(model.OtherPath), cancellationToken: TestContext.Current.CancellationToken);
+        await registry.PromoteAsync(first.Version, cancellationToken: TestContext.Current.CancellationToken);
+        environment.Remove("Adapter__Model");
+        environment["Adapter__Registry"] = directory;
+        var users = new UserSource(connection, kafka, environment, run);
+
+        using var adapter = ServiceProcess.Start("Streaming.Adapter", environment);
+        string early = "user-0";
+        Assert.Equal(first.Version, await users.VersionServedForNextUser());
+
+        var promoted = Stopwatch.StartNew();
+        await registry.PromoteAsync(second.Version, cancellationToken: TestContext.Current.CancellationToken);
+        await PipelineEnvironment.WaitUntil(async () => await users.VersionServedForNextUser() == second.Version, adapter);
+        var promotion = promoted.Elapsed;
+        // The user adapted under the old version is re-adapted with the new one, unasked.
+        var readapted = users.Recommendations(read => read.Any(r => r.UserId == early && r.ModelVersion == second.Version));
+        Assert.Contains(readapted, r => r.UserId == early && r.ModelVersion == second.Version);
+
+        var rolledBack = Stopwatch.StartNew();
+        await registry.RollbackAsync(TestContext.Current.CancellationToken);
+        await PipelineEnvironment.WaitUntil(async () => await users.VersionServedForNextUser() == first.Version, adapter);
+        var rollback = rolledBack.Elapsed;
+
+        // Poll 200 ms, load, then one request round trip through the mock broker; generous against a slow CI machine.
+        Assert.True(promotion < TimeSpan.FromSeconds(10) && rollback < TimeSpan.FromSeconds(10), $"promotion took {promotion}, rollback {rollback}");
     }
 
     [Fact]
@@ -171,6 +194,36 @@ public sealed class PipelineProcessTests(RedisServerFixture redis, KafkaMockClus
             return done(read);
         }, TimeSpan.FromSeconds(90));
         return read;
+    }
+
+    /// <summary>New users for an Adapter under test: a session written to Redis, an adapt-request, and its answer.</summary>
+    private sealed class UserSource(StackExchange.Redis.IConnectionMultiplexer connection, KafkaMockClusterFixture kafka, Dictionary<string, string> environment, string run)
+    {
+        private readonly RedisSessionStore store = new(connection, new SessionStoreOptions(), "t" + run);
+        private readonly int[] items = [.. SyntheticDataset.Generate(new SyntheticOptions()).Items.Keys.Order()];
+        private readonly IProducer<string?, byte[]> producer = kafka.Producer();
+        private int next;
+
+        public async Task<string> VersionServedForNextUser()
+        {
+            string id = $"user-{next++}";
+            await store.ApplyAsync([.. Enumerable.Range(0, 5).Select(i => new Interaction($"{id}-{i}", id, items[i], 4, Start, null))]);
+            var request = new AdaptRequest { UserId = id, Interactions = 5, TriggerEventId = $"{id}-4", TriggerEventTime = Start };
+            producer.Produce(environment["Kafka__AdaptRequestsTopic"], new Message<string?, byte[]> { Key = id, Value = JsonSerializer.SerializeToUtf8Bytes(request) });
+            producer.Flush(TimeSpan.FromSeconds(10));
+            return Recommendations(read => read.Any(r => r.UserId == id)).First(r => r.UserId == id).ModelVersion;
+        }
+
+        public List<RecommendationMessage> Recommendations(Func<List<RecommendationMessage>, bool> done)
+        {
+            var read = new List<RecommendationMessage>();
+            kafka.ReadUntil(environment["Kafka__RecommendationsTopic"], messages =>
+            {
+                read = [.. messages.Select(m => JsonSerializer.Deserialize<RecommendationMessage>(m.Message.Value)!)];
+                return done(read);
+            }, TimeSpan.FromSeconds(60));
+            return read;
+        }
     }
 
     private static void ReplaceAtomically(string path, byte[] bytes)
