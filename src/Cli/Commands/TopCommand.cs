@@ -133,7 +133,7 @@ internal static class TopCommand
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         string window = snapshot.IsDelta ? $"last {snapshot.WindowSeconds:F1} s" : "since start";
-        var table = new Table().Border(TableBorder.Rounded).Title($"streaming top ({window})").AddColumn("").AddColumn("").AddColumn("");
+        var table = new Table().Border(TableBorder.Rounded).Title($"streaming top ({window})").HideHeaders().AddColumn("").AddColumn("").AddColumn("");
 
         table.AddRow(new Markup("[bold]adaptation latency[/]"), new Text("basis"), new Text("p50 / p95 / p99 (observations)"));
         if (snapshot.Latency.Count == 0)
