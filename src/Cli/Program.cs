@@ -8,6 +8,7 @@ var root = new RootCommand("Streaming: few-shot personalisation of brand-new use
     TrainCommand.Create(),
     EvalCommand.Create(),
     BenchCommand.Create(),
+    TopCommand.Create(),
     TestCommand.Create(),
     MockBrokerCommand.Create(),
     PublishCommand.Create(),
