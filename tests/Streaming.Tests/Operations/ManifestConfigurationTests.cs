@@ -250,7 +250,7 @@ public sealed class ManifestConfigurationTests
             .Distinct()
             .ToList();
 
-        Assert.Equal(4, used.Count);
+        Assert.Equal(5, used.Count);
         foreach (var topic in used)
         {
             Assert.True(topics.TryGetValue(topic, out var t), $"{overlay}: no KafkaTopic for '{topic}'");
