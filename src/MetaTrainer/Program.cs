@@ -1,12 +1,11 @@
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Builder;
+using Streaming.MetaTrainer;
+using Streaming.Shared.Hosting;
 
-// The MetaTrainer service refreshes the meta-model and rolls it out.
-// It is a Generic Host from the start so that configuration, logging and shutdown behave as they will;
-// its workers arrive with the streaming pipeline.
-var builder = Host.CreateApplicationBuilder(args);
-using var host = builder.Build();
-host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Streaming.MetaTrainer")
-    .LogInformation("Streaming.MetaTrainer started with no workers yet; it runs until stopped");
-await host.RunAsync();
+// MetaTrainer: sessions in Redis -> a candidate meta-model warm-started from the active version -> the gate ->
+// the registry (canary, active or just published). Periodic by default; `--once` runs once (a CronJob).
+var builder = WebApplication.CreateSlimBuilder(MetaTrainerServiceCollectionExtensions.ConfigurationArguments(args));
+builder.AddServiceDefaults();
+builder.AddMetaTrainerServices(args);
+await using var app = builder.Build();
+return await app.RunMetaTrainerAsync();

@@ -36,6 +36,9 @@ public sealed class FileSystemModelRegistry : IModelRegistry
     /// <inheritdoc />
     public string Description => root;
 
+    /// <summary>The registry's directory, for what lives next to it (<see cref="TrainingRunLog"/>).</summary>
+    internal string Root => root;
+
     private string VersionsDirectory => Path.Combine(root, "versions");
 
     private string ClaimsDirectory => Path.Combine(root, "claims");

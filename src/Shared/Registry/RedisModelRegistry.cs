@@ -53,6 +53,9 @@ public sealed class RedisModelRegistry : IModelRegistry
     /// <inheritdoc />
     public string Description { get; }
 
+    /// <summary>The connection and key prefix, for what lives next to the registry (<see cref="TrainingRunLog"/>).</summary>
+    internal (IConnectionMultiplexer Redis, string Prefix) Location => (redis, prefix);
+
     private RedisKey SequenceKey => $"{prefix}:seq";
 
     private RedisKey VersionsKey => $"{prefix}:versions";

@@ -25,7 +25,7 @@ public sealed class ServiceProcess : IDisposable
     public int ExitCode => process.ExitCode;
 
     /// <summary>Starts <c>artifacts/bin/{project}/release/{project}.dll</c> with <paramref name="environment"/> as its configuration.</summary>
-    public static ServiceProcess Start(string project, IReadOnlyDictionary<string, string> environment)
+    public static ServiceProcess Start(string project, IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "..", "..", project, "release", project + ".dll");
         if (!File.Exists(dll))
@@ -40,6 +40,11 @@ public sealed class ServiceProcess : IDisposable
             RedirectStandardError = true,
         };
         start.ArgumentList.Add(dll);
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         foreach (var (key, value) in environment)
         {
             start.Environment[key] = value;

@@ -1,0 +1,78 @@
+using Streaming.Shared.Data;
+using Streaming.Shared.Learning;
+using Streaming.Tests.Learning;
+using static TorchSharp.torch;
+
+namespace Streaming.Tests.MetaTrainer;
+
+[Collection(TorchCollection.Name)]
+public sealed class ContinuedTrainingTests
+{
+    private static readonly RatingsDataset Data = LearningFixtures.Synthetic();
+
+    [Fact]
+    public void Continue_FromAnUntrainedModel_LowersValidationErrorKeepsTheVocabulariesAndLeavesTheInitialModelUnchanged()
+    {
+        using var initial = LearningFixtures.Train(Data, LearningFixtures.QuickTraining(epochs: 0)).Model;
+        byte[] before = MetaModel.WriteWeights(initial.Network);
+        var (train, validation) = Tasks();
+
+        var result = ContinuedTraining.Run(initial, train, validation, Data.Items, Data.Users, Options(epochs: 4), CPU, TimeProvider.System, cancellationToken: TestContext.Current.CancellationToken);
+
+        using var model = result.Model;
+        Assert.NotNull(result.InitialValidation);
+        Assert.NotNull(model.Manifest.Validation);
+        Assert.True(model.Manifest.Validation.Mae < 0.9 * result.InitialValidation.Mae, $"validation MAE {result.InitialValidation.Mae:F4} -> {model.Manifest.Validation.Mae:F4}");
+        Assert.Equal(initial.Features.ToJson(), model.Features.ToJson());
+        Assert.Equal(initial.Network.Hyper, model.Network.Hyper);
+        Assert.Equal(before, MetaModel.WriteWeights(initial.Network));
+        Assert.NotEqual(before, MetaModel.WriteWeights(model.Network));
+        Assert.Equal(train.Count, model.Manifest.Training.TrainUsers);
+        Assert.NotNull(model.Manifest.Onboarding);
+        Assert.NotEmpty(model.Manifest.Onboarding.Evidence);
+    }
+
+    [Fact]
+    public void Continue_WhenTheFirstEpochSpendsTheTimeBudget_StopsAfterItWithTheBestSoFar()
+    {
+        var (train, validation) = Tasks();
+
+        var result = ContinuedTraining.Run(null, train, validation, Data.Items, Data.Users, Options(epochs: 5) with { TimeBudget = TimeSpan.Zero }, CPU, TimeProvider.System, cancellationToken: TestContext.Current.CancellationToken);
+
+        using var model = result.Model;
+        Assert.True(result.BudgetExhausted);
+        Assert.Single(result.History);
+        Assert.Equal(1, model.Manifest.Training.BestEpoch);
+        Assert.Null(result.InitialValidation);
+    }
+
+    [Fact]
+    public void Resplit_KeepsEveryRatingAndTheQuerySizeAndDependsOnTheSeed()
+    {
+        var (train, _) = Tasks();
+
+        var a = ContinuedTraining.Resplit(train, 10, seed: 1);
+        var b = ContinuedTraining.Resplit(train, 10, seed: 2);
+
+        Assert.All(a.Zip(train), p =>
+        {
+            Assert.Equal(10, p.First.Query.Count);
+            Assert.Equal(p.Second.Support.Concat(p.Second.Query).OrderBy(r => r.ItemId), p.First.Support.Concat(p.First.Query).OrderBy(r => r.ItemId));
+        });
+        Assert.NotEqual(a[0].Query.Select(r => r.ItemId), b[0].Query.Select(r => r.ItemId));
+    }
+
+    private static ContinuedTrainingOptions Options(int epochs) => new()
+    {
+        Hyperparameters = LearningFixtures.QuickTraining().Hyperparameters,
+        Epochs = epochs,
+        Patience = epochs,
+        Seed = 3,
+    };
+
+    private static (IReadOnlyList<UserTask> Train, IReadOnlyList<UserTask> Validation) Tasks()
+    {
+        var split = MeluProtocol.SplitUsers(Data.Users.Keys, 0.2, 0, 5);
+        return (MeluProtocol.WarmStateTasks(Data, split.Train, 1), MeluProtocol.WarmStateTasks(Data, split.Validation, 1));
+    }
+}
