@@ -94,6 +94,7 @@ public static class ServiceOptions
             object?[]? args = parameters.Select(p => p.ParameterType).ToArray() switch
             {
                 [var b] when b.IsAssignableFrom(typeof(HostApplicationBuilder)) => [builder],
+                [var b, var a] when b.IsAssignableFrom(typeof(HostApplicationBuilder)) && a == typeof(string[]) => [builder, Array.Empty<string>()],
                 [var s] when s == typeof(IServiceCollection) => [builder.Services],
                 [var s, var c] when s == typeof(IServiceCollection) && c.IsAssignableFrom(typeof(ConfigurationManager)) => [builder.Services, builder.Configuration],
                 _ => null,
