@@ -13,6 +13,30 @@ internal static class BenchCommand
         var command = new Command("bench", "Benchmarks: figures and ratios against a baseline measured in the same run.");
         command.Subcommands.Add(Adapt());
         command.Subcommands.Add(EndToEnd());
+        command.Subcommands.Add(Ingest());
+        return command;
+    }
+
+    private static Command Ingest()
+    {
+        var events = new Option<int>("--events") { Description = "Interaction events in the backlog.", DefaultValueFactory = _ => 300_000 };
+        var users = new Option<int>("--users") { Description = "Distinct users they belong to.", DefaultValueFactory = _ => 30_000 };
+        var json = Commands.CommonOptions.Json();
+        var command = new Command("ingest", "Ingest's sustained events/s (idempotency on) next to the raw consume rate and the raw pipelined Redis rate, same run.")
+        {
+            events, users, json,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var settings = new IngestBenchmark.Settings(parse.GetValue(events), parse.GetValue(users));
+            if (settings.Events < 1000 || settings.Users < 1)
+            {
+                throw new ArgumentException("--events must be at least 1,000 and --users at least 1");
+            }
+
+            WriteJson(parse.GetValue(json), await IngestBenchmark.RunAsync(settings, cancellationToken));
+            return 0;
+        });
         return command;
     }
 

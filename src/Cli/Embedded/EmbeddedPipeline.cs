@@ -63,6 +63,21 @@ public sealed class EmbeddedPipeline : IAsyncDisposable
     /// <summary>Starts Ingest and Adapter (the Adapter loads and verifies its model first).</summary>
     public async Task StartServicesAsync(EmbeddedPipelineOptions options)
     {
+        var settings = Settings(options);
+        var ingest = await StartServiceAsync("ingest", settings, builder => builder.AddIngestServices()).ConfigureAwait(false);
+        var adapter = await StartServiceAsync("adapter", settings, builder => builder.AddAdapterServices()).ConfigureAwait(false);
+        Endpoints = new Dictionary<string, string> { ["ingest"] = ingest, ["adapter"] = adapter };
+    }
+
+    /// <summary>Starts Ingest alone (for its benchmark).</summary>
+    public async Task StartIngestAsync(EmbeddedPipelineOptions options)
+    {
+        var ingest = await StartServiceAsync("ingest", Settings(options), builder => builder.AddIngestServices()).ConfigureAwait(false);
+        Endpoints = new Dictionary<string, string> { ["ingest"] = ingest };
+    }
+
+    private Dictionary<string, string?> Settings(EmbeddedPipelineOptions options)
+    {
         ArgumentNullException.ThrowIfNull(options);
         var settings = new Dictionary<string, string?>
         {
@@ -86,9 +101,7 @@ public sealed class EmbeddedPipeline : IAsyncDisposable
             settings[key] = value;
         }
 
-        var ingest = await StartServiceAsync("ingest", settings, builder => builder.AddIngestServices()).ConfigureAwait(false);
-        var adapter = await StartServiceAsync("adapter", settings, builder => builder.AddAdapterServices()).ConfigureAwait(false);
-        Endpoints = new Dictionary<string, string> { ["ingest"] = ingest, ["adapter"] = adapter };
+        return settings;
     }
 
     public async ValueTask DisposeAsync()

@@ -36,7 +36,7 @@ public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, Kafk
         var outcome = await setup.Processor.ProcessAsync([.. Messages(requests)], new ServingSet(setup.Model), TestContext.Current.CancellationToken);
 
         Assert.Equal((12, 1, 0), (outcome.Published.Count, outcome.MissingSessions, outcome.DeadLettered));
-        var messages = kafka.ReadAll(setup.Topics.RecommendationsTopic, 12, TimeSpan.FromSeconds(30))
+        var messages = kafka.ReadAll(setup.Topics.RecommendationsTopic, 12, TimeSpan.FromSeconds(90))
             .Select(m => JsonSerializer.Deserialize<RecommendationMessage>(m.Message.Value)!)
             .ToList();
         Assert.Equal(users.Order(), messages.Select(m => m.UserId).Order());
@@ -91,7 +91,7 @@ public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, Kafk
         var outcome = await setup.Processor.ProcessAsync([.. bad, .. Messages([good])], new ServingSet(setup.Model), TestContext.Current.CancellationToken);
 
         Assert.Equal((1, 4), (outcome.Published.Count, outcome.DeadLettered));
-        var dead = kafka.ReadAll(setup.Topics.AdaptRequestsDeadLetterTopic, 4, TimeSpan.FromSeconds(30));
+        var dead = kafka.ReadAll(setup.Topics.AdaptRequestsDeadLetterTopic, 4, TimeSpan.FromSeconds(90));
         var reasons = dead.Select(d => Encoding.UTF8.GetString(d.Message.Headers.GetLastBytes(DeadLetterHeaders.Reason))).ToList();
         Assert.Contains(reasons, r => r.StartsWith("malformed adapt-request", StringComparison.Ordinal));
         Assert.Contains(reasons, r => r.Contains("unsupported schema", StringComparison.Ordinal));
