@@ -19,8 +19,8 @@ internal static class BenchCommand
 
     private static Command Ingest()
     {
-        var events = new Option<int>("--events") { Description = "Interaction events in the backlog.", DefaultValueFactory = _ => 300_000 };
-        var users = new Option<int>("--users") { Description = "Distinct users they belong to.", DefaultValueFactory = _ => 30_000 };
+        var events = new Option<int>("--events") { Description = "Interaction events in the backlog.", DefaultValueFactory = _ => 100_000 };
+        var users = new Option<int>("--users") { Description = "Distinct users they belong to.", DefaultValueFactory = _ => 10_000 };
         var json = Commands.CommonOptions.Json();
         var command = new Command("ingest", "Ingest's sustained events/s (idempotency on) next to the raw consume rate and the raw pipelined Redis rate, same run.")
         {
