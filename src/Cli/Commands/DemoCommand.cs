@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json;
 using Spectre.Console;
 using Streaming.Cli.Embedded;
-using Streaming.Ingest;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Data;
 using Streaming.Shared.Evaluation;
@@ -157,9 +156,9 @@ internal static class DemoCommand
         var onboarding = result.Latency(RecommendationMessage.Onboarding);
         var byBasis = result.Received.GroupBy(r => r.Message.Basis).ToDictionary(g => g.Key, g => g.Count());
         var quality = Quality(result, plan, model, data);
-        double applied = IngestMetrics.Events.WithLabels("applied").Value;
-        double deadLettered = IngestMetrics.Events.WithLabels("dead_lettered").Value;
-        double duplicates = IngestMetrics.Events.WithLabels("duplicate").Value;
+        double applied = result.Ingested["applied"];
+        double deadLettered = result.Ingested["dead_lettered"];
+        double duplicates = result.Ingested["duplicate"];
 
         AnsiConsole.Write(new Rule("[bold]Report[/]"));
         var counts = new Table().AddColumns("", "count");

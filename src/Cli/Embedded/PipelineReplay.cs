@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using Streaming.Ingest;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Evaluation;
 
@@ -22,7 +23,8 @@ public sealed record ReplayProgress(int UsersSent, int Users, int Received, int 
 /// <param name="Received">Every recommendation the listener received.</param>
 /// <param name="Seconds">From the first event to the last expected recommendation (or the timeout).</param>
 /// <param name="Missing">Expected answers (user, basis, at least this many interactions) that never came.</param>
-public sealed record ReplayResult(long EventsSent, IReadOnlyList<ReceivedRecommendation> Received, double Seconds, IReadOnlyList<string> Missing)
+/// <param name="Ingested">Ingest's event outcomes during the replay (warm-up excluded): applied, duplicate, dead_lettered.</param>
+public sealed record ReplayResult(long EventsSent, IReadOnlyList<ReceivedRecommendation> Received, double Seconds, IReadOnlyList<string> Missing, IReadOnlyDictionary<string, double> Ingested)
 {
     /// <summary>From the triggering event to the recommendation arriving at a consumer.</summary>
     public LatencySummary Latency(string basis) => LatencySummary.Of(Received.Where(r => r.Message.Basis == basis).Select(r => r.Latency));
@@ -63,6 +65,7 @@ public static class PipelineReplay
         }).SetLogHandler((_, _) => { }).Build();
 
         WarmUp(producer, pipeline.Topics.InteractionsTopic, listener, users, usersPerSecond, policy.Threshold, time, cancellationToken);
+        var ingestedBefore = Ingested();
         int sentUsers = 0;
         var started = time.GetTimestamp();
         long events = 0;
@@ -93,10 +96,15 @@ public static class PipelineReplay
         }
 
         sender.Join();
-        return new ReplayResult(events, Measured(listener), time.GetElapsedTime(started).TotalSeconds, missing);
+        var ingested = Ingested().ToDictionary(kv => kv.Key, kv => kv.Value - ingestedBefore[kv.Key]);
+        return new ReplayResult(events, Measured(listener), time.GetElapsedTime(started).TotalSeconds, missing, ingested);
     }
 
     private const string WarmUpPrefix = "warm-up-";
+
+    /// <summary>Ingest's event counters (the services run in this process).</summary>
+    private static Dictionary<string, double> Ingested() =>
+        new[] { "applied", "duplicate", "dead_lettered" }.ToDictionary(o => o, o => IngestMetrics.Events.WithLabels(o).Value);
 
     /// <summary>
     /// A few seconds of the same traffic through the whole pipeline before measuring, answered in full:
