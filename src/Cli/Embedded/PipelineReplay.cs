@@ -104,7 +104,9 @@ public static class PipelineReplay
 
     /// <summary>Ingest's event counters (the services run in this process).</summary>
     private static Dictionary<string, double> Ingested() =>
-        new[] { "applied", "duplicate", "dead_lettered" }.ToDictionary(o => o, o => IngestMetrics.Events.WithLabels(o).Value);
+        IngestOutcomes.ToDictionary(o => o, o => IngestMetrics.Events.WithLabels(o).Value);
+
+    private static readonly string[] IngestOutcomes = ["applied", "duplicate", "dead_lettered"];
 
     /// <summary>
     /// A few seconds of the same traffic through the whole pipeline before measuring, answered in full:
