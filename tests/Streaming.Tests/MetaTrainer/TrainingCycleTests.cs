@@ -56,13 +56,14 @@ public sealed class TrainingCycleTests(RedisServerFixture redis, ParentModelFixt
     public async Task Run_RegressingCandidate_IsRefusedNothingIsPublishedAndTheReasonIsRecorded()
     {
         // Adam at 0.1 on a trained model: one epoch leaves a finite but clearly worse candidate (measured:
-        // held-out MAE +0.02, nDCG@3 -0.08 against the parent).
+        // held-out MAE +0.02 or about even, nDCG@3 -0.08 against the parent, depending on the run).
         var (run, registry, runs) = await RunWithWarmStartRate(0.1);
         await using var _ = registry;
 
         Assert.True(run.Outcome == TrainingRunOutcome.Refused, TrainingCycle.Summary(run));
         Assert.Contains("regression", run.Reason, StringComparison.Ordinal);
-        Assert.True(double.IsFinite(run.Candidate!.Mae) && run.Candidate.Mae > run.Parent!.Mae, TrainingCycle.Summary(run));
+        Assert.True(double.IsFinite(run.Candidate!.Mae), TrainingCycle.Summary(run));
+        Assert.True(run.Candidate.Mae > run.Parent!.Mae + 0.005 || run.Candidate.Ndcg3 < run.Parent.Ndcg3 - 0.005, TrainingCycle.Summary(run));
         await AssertNothingPublishedAndRecorded(run, registry, runs);
     }
 
