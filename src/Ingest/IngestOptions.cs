@@ -19,6 +19,10 @@ public sealed class IngestOptions
     [Range(1, 10_000)]
     public int MaxBatchWaitMs { get; set; } = 20;
 
+    /// <summary>How often the catalogue's files are checked for changes (a changed catalogue is reloaded while running).</summary>
+    [Range(1, 86_400)]
+    public int CatalogueRefreshSeconds { get; set; } = 30;
+
     /// <summary>The item catalogue that events are checked against: a data folder, or "synthetic".</summary>
     [Required(AllowEmptyStrings = false)]
     public string Catalogue { get; set; } = "";

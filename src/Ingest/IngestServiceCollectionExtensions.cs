@@ -21,11 +21,13 @@ public static class IngestServiceCollectionExtensions
         var services = builder.Services;
         services.AddPipelineServices(countRetry: () => IngestMetrics.RedisRetries.Inc());
         services.AddValidatedOptions<IngestOptions>(IngestOptions.Section);
-        services.AddSingleton(sp =>
-        {
-            var catalogue = CatalogueSource.LoadItems(sp.GetRequiredService<IOptions<IngestOptions>>().Value.Catalogue);
-            return new InteractionValidator(new ValidationRules(), catalogue.ContainsKey);
-        });
+        services.AddSingleton(sp => new LiveCatalogue(sp.GetRequiredService<IOptions<IngestOptions>>().Value.Catalogue));
+        services.AddSingleton(sp => new InteractionValidator(new ValidationRules(), sp.GetRequiredService<LiveCatalogue>().Contains));
+        services.AddHostedService(sp => new CatalogueRefresher(
+            sp.GetRequiredService<LiveCatalogue>(),
+            TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<IngestOptions>>().Value.CatalogueRefreshSeconds),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<CatalogueRefresher>>()));
         services.AddSingleton(sp => new InteractionBatchProcessor(
             sp.GetRequiredService<InteractionValidator>(),
             sp.GetRequiredService<ISessionStore>(),

@@ -13,7 +13,8 @@ namespace Streaming.Adapter.Models;
 /// changed assignment (new file, promote, canary, rollback) is loaded in the background: downloaded and
 /// checksum-verified, manifest and weights checked, catalogue prepared, and only then offered to the consume
 /// loop as one set. Models already loaded are reused. A refused version is logged and counted and the current
-/// set keeps serving; that assignment is tried again only when the source changes.
+/// set keeps serving; that assignment is tried again only when the source changes. A changed catalogue (its
+/// files are checked at the same interval) is prepared into every served model, and the new set replaces the old.
 /// </summary>
 public sealed partial class ModelLoader(
     IModelSource source,
@@ -22,7 +23,7 @@ public sealed partial class ModelLoader(
     ConsumerHealth health,
     ILogger<ModelLoader> logger) : BackgroundService
 {
-    private readonly Lazy<IReadOnlyList<ItemInfo>> catalogue = new(() => [.. CatalogueSource.LoadItems(options.Value.Catalogue).Values.OrderBy(i => i.ItemId)]);
+    private readonly Lazy<LiveCatalogue> catalogue = new(() => new LiveCatalogue(options.Value.Catalogue));
     private readonly Lazy<TorchSharp.torch.Device> device = new(() => TorchDevice.Resolve(options.Value.Device, "Adapter:Device"));
     private ModelAssignment? served;
     private ModelAssignment? refused;
@@ -58,9 +59,12 @@ public sealed partial class ModelLoader(
         {
             try
             {
-                if (await source.CurrentAsync(stoppingToken).ConfigureAwait(false) is { } assignment && assignment != served && assignment != refused)
+                // A changed catalogue is prepared into every served model again (the old set serves meanwhile).
+                bool catalogueChanged = RefreshCatalogue();
+                if (await source.CurrentAsync(stoppingToken).ConfigureAwait(false) is { } assignment
+                    && (catalogueChanged || (assignment != served && assignment != refused)))
                 {
-                    await LoadAsync(assignment, stoppingToken).ConfigureAwait(false);
+                    await LoadAsync(assignment, stoppingToken, reuseLoaded: !catalogueChanged).ConfigureAwait(false);
                 }
             }
             catch (InvalidDataException)
@@ -76,9 +80,27 @@ public sealed partial class ModelLoader(
 
     private string SettingName => string.IsNullOrWhiteSpace(options.Value.Registry) ? "Adapter:Model" : "Adapter:Registry";
 
-    private async Task LoadAsync(ModelAssignment assignment, CancellationToken cancellationToken)
+    private bool RefreshCatalogue()
     {
-        var loaded = slot.Latest?.Models.ToDictionary(m => m.Version) ?? [];
+        try
+        {
+            if (catalogue.Value.Refresh())
+            {
+                LogCatalogue(catalogue.Value.Source, catalogue.Value.Items.Count, catalogue.Value.Revision);
+                return true;
+            }
+        }
+        catch (Exception e) when (e is DataFormatException or IOException)
+        {
+            LogCatalogueRefused(catalogue.Value.Source, e.Message);
+        }
+
+        return false;
+    }
+
+    private async Task LoadAsync(ModelAssignment assignment, CancellationToken cancellationToken, bool reuseLoaded = true)
+    {
+        var loaded = reuseLoaded ? slot.Latest?.Models.ToDictionary(m => m.Version) ?? [] : [];
         var fresh = new List<ServingModel>();
         try
         {
@@ -121,7 +143,7 @@ public sealed partial class ModelLoader(
             AdapterMetrics.ModelInfo.WithLabels(canaryVersion, "canary").Set(assignment.CanaryPercent);
         }
 
-        LogServing(assignment.Active, assignment.Canary ?? "none", assignment.CanaryPercent, source.Description, catalogue.Value.Count);
+        LogServing(assignment.Active, assignment.Canary ?? "none", assignment.CanaryPercent, source.Description, catalogue.Value.Items.Count);
         served = assignment;
         refused = null;
     }
@@ -132,7 +154,7 @@ public sealed partial class ModelLoader(
         var model = MetaModel.Load(bytes, $"{source.Description} ({version})", device.Value);
         try
         {
-            var serving = new ServingModel(version, model, new BatchRecommender(model, catalogue.Value));
+            var serving = new ServingModel(version, model, new BatchRecommender(model, catalogue.Value.Items.Values.OrderBy(i => i.ItemId)));
             AdapterMetrics.ModelLoads.WithLabels("loaded").Inc();
             return serving;
         }
@@ -148,6 +170,12 @@ public sealed partial class ModelLoader(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Refused {Assignment} from {Source}; the current models keep serving: {Reason}")]
     private partial void LogRefused(string assignment, string source, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Catalogue {Source} changed: {Items} items (revision {Revision}); preparing the served models for it")]
+    private partial void LogCatalogue(string source, int items, long revision);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Catalogue {Source} changed but cannot be loaded; the previous one stays: {Reason}")]
+    private partial void LogCatalogueRefused(string source, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model source {Source} unavailable: {Reason}")]
     private partial void LogUnavailable(string source, string reason);

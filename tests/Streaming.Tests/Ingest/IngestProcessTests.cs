@@ -53,6 +53,42 @@ public sealed class IngestProcessTests(RedisServerFixture redis, KafkaMockCluste
     }
 
     [Fact]
+    public async Task Ingest_CatalogueFileReplacedWhileRunning_AcceptsTheNewItemsWithoutRestart()
+    {
+        var redisConnection = redis.Require();
+        string run = Guid.NewGuid().ToString("N")[..8];
+        var environment = Environment(run);
+        string folder = Directory.CreateTempSubdirectory("streaming-catalogue-").FullName;
+        const string Header = "item_id:token\tmovie_title:token_seq\trelease_year:token\tgenre:token_seq";
+        string items = Path.Combine(folder, "items.item");
+        File.WriteAllText(items, $"{Header}\n1\tA\t1990\tDrama\n");
+        environment["Ingest__Catalogue"] = folder;
+        environment["Ingest__CatalogueRefreshSeconds"] = "1";
+        using var producer = kafka.Producer();
+        InteractionEvent Event(string id, int item) => new() { EventId = id, UserId = "u-" + run, ItemId = item, Rating = 4, EventTime = DateTimeOffset.UnixEpoch.AddDays(20_000) };
+
+        using var service = ServiceProcess.Start("Streaming.Ingest", environment);
+        PipelineEnvironment.Produce(producer, environment["Kafka__InteractionsTopic"], [Event("before", 2)]);
+        var rejected = kafka.ReadAll(environment["Kafka__DeadLetterTopic"], 1, TimeSpan.FromSeconds(60));
+
+        // A new catalogue, written next to the old one and moved into place.
+        File.WriteAllText(items + ".next", $"{Header}\n1\tA\t1990\tDrama\n2\tB\t1999\tComedy\n");
+        File.SetLastWriteTimeUtc(items + ".next", File.GetLastWriteTimeUtc(items).AddSeconds(5));
+        File.Move(items + ".next", items, overwrite: true);
+        var store = new RedisSessionStore(redisConnection, new SessionStoreOptions(), "t" + run);
+        int attempt = 0;
+        await PipelineEnvironment.WaitUntil(async () =>
+        {
+            PipelineEnvironment.Produce(producer, environment["Kafka__InteractionsTopic"], [Event($"after-{attempt++}", 2)]);
+            await Task.Delay(500);
+            return (await store.LoadAsync(["u-" + run])).Count == 1;
+        }, service);
+
+        Assert.Contains("unknown item 2", System.Text.Encoding.UTF8.GetString(Assert.Single(rejected).Message.Headers.GetLastBytes(Streaming.Shared.Messaging.DeadLetterHeaders.Reason)), StringComparison.Ordinal);
+        Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
     public void Ingest_WithoutBootstrapServers_FailsAtStartNamingTheKey()
     {
         var environment = Environment(Guid.NewGuid().ToString("N")[..8]);
