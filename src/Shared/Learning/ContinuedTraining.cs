@@ -76,9 +76,8 @@ public sealed record ContinuedTrainingResult(
 /// <summary>
 /// Meta-training on tasks that arrive as they are (sessions rather than a data folder): warm-started from an
 /// existing model, whose vocabularies it keeps (tokens it never saw map to "unknown", so the result is
-/// comparable with its parent and loadable wherever the parent was), or from scratch. Same outer loop as
-/// <see cref="MetaTraining.Run"/> (<see cref="MetaLearner"/>, support-size bucketed batches, per-epoch task
-/// resampling, early stopping on validation MAE), plus a time budget.
+/// comparable with its parent and loadable wherever the parent was), or from scratch. The outer loop is
+/// <see cref="MetaTraining.Run"/>'s (<see cref="EpochLoop"/>), with a time budget.
 /// </summary>
 public static class ContinuedTraining
 {
@@ -150,80 +149,30 @@ public static class ContinuedTraining
         }
 
         var validationBatches = TaskBatch.CreateMany(validation, EvaluationBatchSize, table, features, profiles, device);
-        var history = new List<EpochRecord>();
         PartitionMetrics? initialValidation = initial is null ? null : MetaTraining.Evaluate(learner, validationBatches, hyper.InnerSteps);
-        byte[]? best = null;
-        PartitionMetrics? bestMetrics = null;
-        int bestEpoch = 0;
-        long trainedTasks = 0;
-        double trainingSeconds = 0, longestEpoch = 0;
-        bool budgetExhausted = false;
-        string? diverged = null;
         int annealOffset = initial is null ? 0 : options.MultiStepAnnealEpochs;
-
-        for (int epoch = 1; epoch <= options.Epochs && diverged is null && !cancellationToken.IsCancellationRequested; epoch++)
-        {
-            if (epoch > 1 && options.TimeBudget is { } budget && time.GetElapsedTime(started).TotalSeconds + longestEpoch > budget.TotalSeconds)
-            {
-                budgetExhausted = true;
-                break;
-            }
-
-            var epochStart = time.GetTimestamp();
-            var epochTasks = options.ResampleTasks && epoch > 1 ? Resplit(train, options.QueryCount, unchecked((options.Seed * 1_000_003) + epoch)) : train;
-            var batches = MetaTraining.MakeBatches(epochTasks, hyper.MetaBatchSize, random);
-            var weights = hyper.Algorithm == MetaAlgorithm.Lslr ? MetaTraining.MultiStepWeights(hyper.InnerSteps, epoch + annealOffset, options.MultiStepAnnealEpochs) : null;
-            double lossSum = 0;
-            int trainedBatches = 0;
-            for (int b = 0; b < batches.Count && !cancellationToken.IsCancellationRequested; b++)
-            {
-                using var batch = TaskBatch.Create(batches[b], table, features, profiles, device);
-                double loss = learner.TrainStep(batch, weights);
-                if (!double.IsFinite(loss))
-                {
-                    diverged = $"meta-training diverged at epoch {epoch}, batch {b + 1} (loss {loss})";
-                    break;
-                }
-
-                lossSum += loss;
-                trainedBatches++;
-                trainedTasks += batches[b].Count;
-                progress?.Report(new TrainingProgress(epoch, options.Epochs, b + 1, batches.Count, lossSum / trainedBatches, null, false));
-            }
-
-            trainingSeconds += time.GetElapsedTime(epochStart).TotalSeconds;
-            if (diverged is not null)
-            {
-                break;
-            }
-
-            var metrics = MetaTraining.Evaluate(learner, validationBatches, hyper.InnerSteps);
-            double seconds = time.GetElapsedTime(epochStart).TotalSeconds;
-            longestEpoch = Math.Max(longestEpoch, seconds);
-            bool improved = double.IsFinite(metrics.Mae) && (bestMetrics is null || metrics.Mae < bestMetrics.Mae);
-            history.Add(new EpochRecord(epoch, lossSum / Math.Max(1, trainedBatches), metrics, seconds));
-            if (improved)
-            {
-                best = MetaModel.WriteWeights(network);
-                bestMetrics = metrics;
-                bestEpoch = epoch;
-            }
-
-            progress?.Report(new TrainingProgress(epoch, options.Epochs, batches.Count, batches.Count, lossSum / Math.Max(1, trainedBatches), metrics, improved));
-            if (epoch - bestEpoch >= options.Patience)
-            {
-                break;
-            }
-        }
+        var loop = EpochLoop.Run(
+            learner,
+            network,
+            new EpochLoopSettings(options.Epochs, options.Patience, PlateauDecay: 1.0, options.TimeBudget, started),
+            epoch => options.ResampleTasks && epoch > 1 ? Resplit(train, options.QueryCount, unchecked((options.Seed * 1_000_003) + epoch)) : train,
+            tasks => TaskBatch.Create(tasks, table, features, profiles, device),
+            validationBatches,
+            epoch => hyper.Algorithm == MetaAlgorithm.Lslr ? MetaTraining.MultiStepWeights(hyper.InnerSteps, epoch + annealOffset, options.MultiStepAnnealEpochs) : null,
+            random,
+            time,
+            progress,
+            onImproved: null,
+            cancellationToken);
 
         validationBatches.ForEach(b => b.Dispose());
-        if (best is not null)
+        if (loop.Best is not null)
         {
-            MetaModel.ReadWeights(network, best, "checkpoint");
+            MetaModel.ReadWeights(network, loop.Best, "checkpoint");
         }
 
         network.eval();
-        var onboarding = best is null && diverged is not null
+        var onboarding = loop.Best is null && loop.Diverged is not null
             ? initial?.Manifest.Onboarding
             : EvidenceCandidates.Compute(network, items, features, train.Take(options.EvidenceUsers).ToList(), profiles);
         var record = options.Record with
@@ -232,13 +181,13 @@ public static class ContinuedTraining
             Seed = options.Seed,
             TrainUsers = train.Count,
             ValidationUsers = validation.Count,
-            Epochs = history.Count,
-            BestEpoch = bestEpoch,
+            Epochs = loop.History.Count,
+            BestEpoch = loop.BestEpoch,
             Seconds = time.GetElapsedTime(started).TotalSeconds,
             Device = device.type.ToString().ToLowerInvariant(),
         };
-        var model = MetaModel.Unsaved(network, features, record, bestMetrics, time.GetUtcNow(), onboarding);
-        return new ContinuedTrainingResult(model, history, initialValidation, budgetExhausted, diverged, trainedTasks / Math.Max(1e-9, trainingSeconds));
+        var model = MetaModel.Unsaved(network, features, record, loop.BestMetrics, time.GetUtcNow(), onboarding);
+        return new ContinuedTrainingResult(model, loop.History, initialValidation, loop.BudgetExhausted, loop.Diverged, loop.TrainedTasks / Math.Max(1e-9, loop.TrainingSeconds));
     }
 
     /// <summary>

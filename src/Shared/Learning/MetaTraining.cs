@@ -136,12 +136,6 @@ public static class MetaTraining
             PlainTraining.Train(network, items, features, data.Users, trainTasks.SelectMany(t => t.Support.Concat(t.Query)).ToArray(), options.PretrainEpochs, options.Seed);
         }
 
-        var history = new List<EpochRecord>();
-        byte[]? best = null;
-        PartitionMetrics? bestMetrics = null;
-        int bestEpoch = 0;
-        long trainedTasks = 0;
-        double trainingSeconds = 0;
         var record = new TrainingRecord
         {
             Data = data.Source,
@@ -156,67 +150,41 @@ public static class MetaTraining
             Device = device.type.ToString().ToLowerInvariant(),
         };
 
-        for (int epoch = 1; epoch <= options.Epochs && !cancellationToken.IsCancellationRequested; epoch++)
-        {
-            var epochStart = time.GetTimestamp();
-            var epochTasks = options.ResampleTasks && epoch > 1
+        var loop = EpochLoop.Run(
+            learner,
+            network,
+            new EpochLoopSettings(options.Epochs, options.Patience, options.PlateauDecay, Budget: null, started),
+            epoch => options.ResampleTasks && epoch > 1
                 ? MeluProtocol.WarmStateTasks(data, trainTasks.Select(t => t.UserId), unchecked((options.Seed * 1_000_003) + epoch), options.Protocol)
-                : trainTasks;
-            var batches = MakeBatches(epochTasks, hyper.MetaBatchSize, random);
-            var weights = hyper.Algorithm == MetaAlgorithm.Lslr ? MultiStepWeights(hyper.InnerSteps, epoch, options.MultiStepAnnealEpochs) : null;
-            double lossSum = 0;
-            for (int b = 0; b < batches.Count && !cancellationToken.IsCancellationRequested; b++)
-            {
-                using var batch = TaskBatch.Create(batches[b], table, features, data.Users, device);
-                double loss = learner.TrainStep(batch, weights);
-                if (!double.IsFinite(loss))
-                {
-                    throw new InvalidOperationException($"meta-training diverged at epoch {epoch}, batch {b + 1} (loss {loss}); lower --meta-lr or --inner-lr");
-                }
-
-                lossSum += loss;
-                trainedTasks += batches[b].Count;
-                progress?.Report(new TrainingProgress(epoch, options.Epochs, b + 1, batches.Count, lossSum / (b + 1), null, false));
-            }
-
-            trainingSeconds += time.GetElapsedTime(epochStart).TotalSeconds;
-            var validation = Evaluate(learner, validationBatches, hyper.InnerSteps);
-            bool improved = bestMetrics is null || validation.Mae < bestMetrics.Mae;
-            history.Add(new EpochRecord(epoch, lossSum / Math.Max(1, batches.Count), validation, time.GetElapsedTime(epochStart).TotalSeconds));
-            if (improved)
-            {
-                best = MetaModel.WriteWeights(network);
-                bestMetrics = validation;
-                bestEpoch = epoch;
-                checkpoint?.Invoke(MetaModel.Unsaved(network, features, record with { Epochs = epoch, BestEpoch = epoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, validation, time.GetUtcNow()));
-            }
-
-            progress?.Report(new TrainingProgress(epoch, options.Epochs, batches.Count, batches.Count, lossSum / Math.Max(1, batches.Count), validation, improved));
-            if (!improved && options.PlateauDecay != 1.0)
-            {
-                learner.ScaleLearningRate(options.PlateauDecay);
-            }
-
-            if (epoch - bestEpoch >= options.Patience)
-            {
-                break;
-            }
-        }
+                : trainTasks,
+            tasks => TaskBatch.Create(tasks, table, features, data.Users, device),
+            validationBatches,
+            epoch => hyper.Algorithm == MetaAlgorithm.Lslr ? MultiStepWeights(hyper.InnerSteps, epoch, options.MultiStepAnnealEpochs) : null,
+            random,
+            time,
+            progress,
+            (epoch, validation) => checkpoint?.Invoke(MetaModel.Unsaved(network, features, record with { Epochs = epoch, BestEpoch = epoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, validation, time.GetUtcNow())),
+            cancellationToken);
 
         foreach (var batch in validationBatches)
         {
             batch.Dispose();
         }
 
-        if (best is not null)
+        if (loop.Diverged is { } diverged)
         {
-            MetaModel.ReadWeights(network, best, "checkpoint");
+            throw new InvalidOperationException($"{diverged}; lower --meta-lr or --inner-lr");
+        }
+
+        if (loop.Best is not null)
+        {
+            MetaModel.ReadWeights(network, loop.Best, "checkpoint");
         }
 
         network.eval();
         var onboarding = EvidenceCandidates.Compute(network, items, features, trainTasks.Take(EvidenceUsers).ToList(), data.Users);
-        var final = MetaModel.Unsaved(network, features, record with { Epochs = history.Count, BestEpoch = bestEpoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, bestMetrics, time.GetUtcNow(), onboarding);
-        return new TrainingResult(final, history, trainedTasks / Math.Max(1e-9, trainingSeconds));
+        var final = MetaModel.Unsaved(network, features, record with { Epochs = loop.History.Count, BestEpoch = loop.BestEpoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, loop.BestMetrics, time.GetUtcNow(), onboarding);
+        return new TrainingResult(final, loop.History, loop.TrainedTasks / Math.Max(1e-9, loop.TrainingSeconds));
     }
 
     /// <summary>Metrics of <paramref name="learner"/>'s model over prepared batches, with <paramref name="steps"/> local steps.</summary>

@@ -69,11 +69,8 @@ public sealed class FastWeightCache(IConnectionMultiplexer redis, string prefix,
         for (int i = 0; i < keys.Count; i++)
         {
             string key = keys[i]!;
-            byte[]? header = headers[i];
-            if (header is { Length: > 2 } && header[0] == Format && header.Length >= 2 + header[1] + 8 && key.Length > prefix.Length + 3)
+            if (TryReadHeader(headers[i], out string version, out long interactions) && key.Length > prefix.Length + 3)
             {
-                string version = Encoding.UTF8.GetString(header, 2, header[1]);
-                long interactions = BinaryPrimitives.ReadInt64LittleEndian(header.AsSpan(2 + header[1]));
                 page.Add((key[(prefix.Length + 2)..^1], version, interactions));
             }
         }
@@ -110,16 +107,14 @@ public sealed class FastWeightCache(IConnectionMultiplexer redis, string prefix,
 
     internal static CachedFastWeights? Decode(byte[] bytes)
     {
-        if (bytes.Length < 14 || bytes[0] != Format || bytes.Length < 2 + bytes[1] + 12)
+        if (!TryReadHeader(bytes, out string version, out long interactions) || bytes.Length < 2 + bytes[1] + 12)
         {
             return null;
         }
 
-        string version = Encoding.UTF8.GetString(bytes, 2, bytes[1]);
-        int at = 2 + bytes[1];
-        long interactions = BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(at));
-        int count = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at + 8));
-        at += 12;
+        int at = 2 + bytes[1] + 8;
+        int count = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at));
+        at += 4;
         if (count < 0 || bytes.Length != at + (2 * count))
         {
             return null;
@@ -132,5 +127,19 @@ public sealed class FastWeightCache(IConnectionMultiplexer redis, string prefix,
         }
 
         return new CachedFastWeights(version, interactions, values);
+    }
+
+    /// <summary>The model version and session size at the start of an encoded entry (all a scan needs).</summary>
+    private static bool TryReadHeader(byte[]? bytes, out string version, out long interactions)
+    {
+        if (bytes is not { Length: > 2 } || bytes[0] != Format || bytes.Length < 2 + bytes[1] + 8)
+        {
+            (version, interactions) = ("", 0);
+            return false;
+        }
+
+        version = Encoding.UTF8.GetString(bytes, 2, bytes[1]);
+        interactions = BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(2 + bytes[1]));
+        return true;
     }
 }

@@ -109,7 +109,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
             {
                 var e = interactions[start + i];
                 var p = e.Profile;
-                Keys(e.UserId).CopyTo(keys, 3 * i);
+                WriteKeys(e.UserId, keys, 3 * i);
                 int a = 6 + (6 * i);
                 args[a] = e.EventId;
                 args[a + 1] = Encode(e);
@@ -144,9 +144,10 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
         var db = redis.GetDatabase();
         var histories = new Task<RedisValue[]>[userIds.Count];
         var metas = new Task<HashEntry[]>[userIds.Count];
+        var keys = new RedisKey[3];
         for (int i = 0; i < userIds.Count; i++)
         {
-            var keys = Keys(userIds[i]);
+            WriteKeys(userIds[i], keys, 0);
             histories[i] = db.ListRangeAsync(keys[0], 0, options.MaxHistory - 1);
             metas[i] = db.HashGetAllAsync(keys[1]);
         }
@@ -169,7 +170,13 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
         return sessions;
     }
 
-    private RedisKey[] Keys(string userId) => [$"{prefix}:{{{userId}}}:h", $"{prefix}:{{{userId}}}:m", $"{prefix}:{{{userId}}}:e"];
+    /// <summary>A user's history, meta and event-id keys, written at <paramref name="at"/> (no array per event).</summary>
+    private void WriteKeys(string userId, RedisKey[] into, int at)
+    {
+        into[at] = $"{prefix}:{{{userId}}}:h";
+        into[at + 1] = $"{prefix}:{{{userId}}}:m";
+        into[at + 2] = $"{prefix}:{{{userId}}}:e";
+    }
 
     // "item|rating|eventTimeMs": compact, and readable with redis-cli when debugging.
     private static string Encode(Interaction e) =>

@@ -84,6 +84,9 @@ public sealed class SessionScanner(IConnectionMultiplexer redis, SessionStoreOpt
             await Keep(page).ConfigureAwait(false);
         }
 
+        // SCAN order follows Redis's hash table, which depends on every other key in the database: sorted, the
+        // same sessions give the same training run wherever they are stored.
+        reservoir.Sort((a, b) => string.CompareOrdinal(a.UserId, b.UserId));
         return new SessionSample(reservoir, scanned, eligible);
 
         async Task Keep(List<string> users)

@@ -185,12 +185,20 @@ public sealed class PipelineProcessTests(RedisServerFixture redis, KafkaMockClus
         return environment;
     }
 
-    private List<RecommendationMessage> Recommendations(string topic, Func<List<RecommendationMessage>, bool> done)
+    private List<RecommendationMessage> Recommendations(string topic, Func<List<RecommendationMessage>, bool> done) =>
+        ReadRecommendations(kafka, topic, done);
+
+    /// <summary>Reads a recommendations topic from the start until <paramref name="done"/> holds (each message is parsed once).</summary>
+    private static List<RecommendationMessage> ReadRecommendations(KafkaMockClusterFixture kafka, string topic, Func<List<RecommendationMessage>, bool> done)
     {
         var read = new List<RecommendationMessage>();
         kafka.ReadUntil(topic, messages =>
         {
-            read = [.. messages.Select(m => JsonSerializer.Deserialize<RecommendationMessage>(m.Message.Value)!)];
+            while (read.Count < messages.Count)
+            {
+                read.Add(JsonSerializer.Deserialize<RecommendationMessage>(messages[read.Count].Message.Value)!);
+            }
+
             return done(read);
         }, TimeSpan.FromSeconds(90));
         return read;
@@ -214,16 +222,8 @@ public sealed class PipelineProcessTests(RedisServerFixture redis, KafkaMockClus
             return Recommendations(read => read.Any(r => r.UserId == id)).First(r => r.UserId == id).ModelVersion;
         }
 
-        public List<RecommendationMessage> Recommendations(Func<List<RecommendationMessage>, bool> done)
-        {
-            var read = new List<RecommendationMessage>();
-            kafka.ReadUntil(environment["Kafka__RecommendationsTopic"], messages =>
-            {
-                read = [.. messages.Select(m => JsonSerializer.Deserialize<RecommendationMessage>(m.Message.Value)!)];
-                return done(read);
-            }, TimeSpan.FromSeconds(60));
-            return read;
-        }
+        public List<RecommendationMessage> Recommendations(Func<List<RecommendationMessage>, bool> done) =>
+            ReadRecommendations(kafka, environment["Kafka__RecommendationsTopic"], done);
     }
 
     private static void ReplaceAtomically(string path, byte[] bytes)
