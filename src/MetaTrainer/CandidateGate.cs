@@ -1,6 +1,14 @@
 using System.Globalization;
 using Streaming.Shared.Evaluation;
-using Streaming.Shared.Learning;
+using Streaming.Learning;
+using Streaming.Learning.Evaluation;
+using Streaming.Learning.Inputs;
+using Streaming.Learning.Methods;
+using Streaming.Learning.Models;
+using Streaming.Learning.Networks;
+using Streaming.Learning.Serving;
+using Streaming.Learning.Training;
+using Streaming.Shared.Models;
 
 namespace Streaming.MetaTrainer;
 
@@ -12,7 +20,7 @@ public sealed record GateDecision(string? Reason)
 
 /// <summary>
 /// Decides whether a candidate may be published. In order: its file must be loadable (format, checksum, every
-/// weight finite: <see cref="MetaModel.Inspect"/>, the registry's own check, done first so the reason is ours);
+/// weight finite: <see cref="ModelFile.Inspect"/>, the registry's own check, done first so the reason is ours);
 /// it must have been evaluated on at least <see cref="MetaTrainerOptions.MinEvaluationUsers"/> held-out users,
 /// with finite figures; and, when there is a parent (the active version, evaluated on the same users), its MAE
 /// may exceed the parent's by at most <see cref="MetaTrainerOptions.MaxMaeRegression"/> and its nDCG@3 fall short
@@ -32,7 +40,7 @@ public static class CandidateGate
         ArgumentNullException.ThrowIfNull(options);
         try
         {
-            MetaModel.Inspect(candidateFile, "candidate");
+            ModelFile.Inspect(candidateFile, "candidate");
         }
         catch (InvalidDataException e)
         {

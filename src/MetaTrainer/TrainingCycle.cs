@@ -2,7 +2,15 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Streaming.Shared.Data;
 using Streaming.Shared.Evaluation;
-using Streaming.Shared.Learning;
+using Streaming.Learning;
+using Streaming.Learning.Evaluation;
+using Streaming.Learning.Inputs;
+using Streaming.Learning.Methods;
+using Streaming.Learning.Models;
+using Streaming.Learning.Networks;
+using Streaming.Learning.Serving;
+using Streaming.Learning.Training;
+using Streaming.Shared.Models;
 using Streaming.Shared.Registry;
 using Streaming.Shared.Sessions;
 using static TorchSharp.torch;
@@ -20,6 +28,9 @@ namespace Streaming.MetaTrainer;
 /// </summary>
 public sealed partial class TrainingCycle
 {
+    // Query-set size of the per-epoch re-splits of sampled sessions (the protocol's 10).
+    private const int QueryCount = 10;
+
     private const string HoldOutSalt = "metatrainer:holdout";
 
     // Evaluation, evidence candidates and publishing take this share of the budget; training gets the rest.
@@ -287,36 +298,27 @@ public sealed partial class TrainingCycle
     {
         var items = catalogue.Value;
         using var parent = parentFile is null ? null : MetaModel.Load(parentFile, $"parent {parentVersion}", device.Value);
-        var trainingOptions = new ContinuedTrainingOptions
+        var trainingOptions = new TrainingOptions
         {
             Epochs = options.Epochs,
             Patience = options.Patience,
             Seed = options.Seed,
             MetaLearningRate = parent is not null && options.WarmStartLearningRate > 0 ? (float)options.WarmStartLearningRate : null,
             TimeBudget = trainingBudget > TimeSpan.Zero ? trainingBudget : TimeSpan.Zero,
-            Record = new TrainingRecord
-            {
-                Data = window,
-                ValidationFraction = options.ValidationFraction,
-                TestFraction = options.EvaluationFraction,
-                TestUsers = evaluation.Count,
-            },
         };
-        var result = ContinuedTraining.Run(parent, train, validation, items, profiles, trainingOptions, device.Value, time, cancellationToken: cancellationToken);
+        var record = new TrainingRecord
+        {
+            Data = window,
+            ValidationFraction = options.ValidationFraction,
+            TestFraction = options.EvaluationFraction,
+            TestUsers = evaluation.Count,
+        };
+        var tasks = new SampledSessionTasks(train, validation, items, profiles, QueryCount, record);
+        var result = MetaTraining.Run(tasks, trainingOptions, parent, device.Value, time, cancellationToken: cancellationToken);
         using var candidate = result.Model;
-        var candidateMetrics = ContinuedTraining.Evaluate(candidate, evaluation, items, profiles);
-        var parentMetrics = parent is null ? null : ContinuedTraining.Evaluate(parent, evaluation, items, profiles);
-
-        string path = Path.Combine(Path.GetTempPath(), $"streaming-metatrainer-{runId}.model");
-        try
-        {
-            MetaModel.Save(path, candidate.Network, candidate.Features, candidate.Manifest);
-            return new Trained(File.ReadAllBytes(path), candidateMetrics, parentMetrics, result.BudgetExhausted, result.Diverged, candidate.Manifest.Training);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        var candidateMetrics = MetaTraining.Evaluate(candidate, evaluation, items, profiles);
+        var parentMetrics = parent is null ? null : MetaTraining.Evaluate(parent, evaluation, items, profiles);
+        return new Trained(candidate.ToBytes(), candidateMetrics, parentMetrics, result.BudgetExhausted, result.Diverged, candidate.Manifest.Training);
     }
 
     // Compare-and-set against the parent: if someone else changed the active version during the run, the

@@ -4,7 +4,15 @@ using Polly;
 using Streaming.Adapter.Models;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Data;
-using Streaming.Shared.Learning;
+using Streaming.Learning;
+using Streaming.Learning.Evaluation;
+using Streaming.Learning.Inputs;
+using Streaming.Learning.Methods;
+using Streaming.Learning.Models;
+using Streaming.Learning.Networks;
+using Streaming.Learning.Serving;
+using Streaming.Learning.Training;
+using Streaming.Shared.Models;
 using Streaming.Shared.Messaging;
 using Streaming.Shared.Sessions;
 
@@ -103,7 +111,7 @@ public sealed class AdaptationBatchProcessor(
 
         if (model.Model.Manifest.Onboarding is { } items)
         {
-            return [.. users.Select(u => EvidenceCandidates.For(items, u.Recent.Select(i => i.ItemId).ToHashSet(), settings.TopK))];
+            return [.. users.Select(u => items.For(u.Recent.Select(i => i.ItemId).ToHashSet(), settings.TopK))];
         }
 
         // A model trained before evidence candidates existed: the meta-initialisation's scores, not adapted.

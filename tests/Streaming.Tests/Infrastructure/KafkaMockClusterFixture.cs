@@ -1,5 +1,5 @@
 using Confluent.Kafka;
-using Streaming.Cli.Embedded;
+using Streaming.Local;
 
 namespace Streaming.Tests.Infrastructure;
 

@@ -1,5 +1,5 @@
 using StackExchange.Redis;
-using Streaming.Cli.Embedded;
+using Streaming.Local;
 
 namespace Streaming.Tests.Infrastructure;
 

@@ -1,5 +1,13 @@
 using Streaming.Shared.Data;
-using Streaming.Shared.Learning;
+using Streaming.Learning;
+using Streaming.Learning.Evaluation;
+using Streaming.Learning.Inputs;
+using Streaming.Learning.Methods;
+using Streaming.Learning.Models;
+using Streaming.Learning.Networks;
+using Streaming.Learning.Serving;
+using Streaming.Learning.Training;
+using Streaming.Shared.Models;
 
 namespace Streaming.Tests.Learning;
 

@@ -1,4 +1,12 @@
-using Streaming.Shared.Learning;
+using Streaming.Learning;
+using Streaming.Learning.Evaluation;
+using Streaming.Learning.Inputs;
+using Streaming.Learning.Methods;
+using Streaming.Learning.Models;
+using Streaming.Learning.Networks;
+using Streaming.Learning.Serving;
+using Streaming.Learning.Training;
+using Streaming.Shared.Models;
 using Streaming.Shared.Registry;
 
 namespace Streaming.Tests.Registry;

@@ -1,0 +1,72 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Streaming.Learning.Methods;
+
+/// <summary>
+/// The local update of every method, for a whole batch of users at once:
+/// fast' = fast - rate(slot, step) * grad L(S_u; fast), with every user's fast tensors stacked on a leading
+/// dimension. The gradient comes from the network's hand-written backward when it has one and the loss has a
+/// closed-form derivative, and from autograd otherwise (<c>create_graph</c> when second order).
+/// </summary>
+public static class InnerLoop
+{
+    /// <summary>Adapts the fast weights of every user in the batch for <paramref name="steps"/> steps on their support sets.</summary>
+    /// <param name="model">The meta-model (network, rates, loss).</param>
+    /// <param name="supportItems">[users, max support, item dim] item representations of the support sets.</param>
+    /// <param name="users">[users, user dim] user representations.</param>
+    /// <param name="support">Support ratings and mask.</param>
+    /// <param name="steps">Local steps (0 returns the meta-initialisation).</param>
+    /// <param name="secondOrder">
+    /// Keep the inner gradients in the autograd graph (second-order MAML). False treats them as constants
+    /// (first order); when serving under no_grad it makes no difference.
+    /// </param>
+    /// <param name="afterStep">Called with (step index, fast weights after it), for the multi-step loss.</param>
+    public static FastWeights Adapt(
+        MetaModule model,
+        Tensor supportItems,
+        Tensor users,
+        SupportTargets support,
+        int steps,
+        bool secondOrder,
+        Action<int, FastWeights>? afterStep = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(users);
+        var fast = model.Network.InitialFastWeights(users);
+        for (int step = 0; step < steps; step++)
+        {
+            var grads = Gradient(model, supportItems, users, support, fast, secondOrder);
+            int s = step;
+            fast = fast.Select((slot, value) => value - model.Rates.Rate(slot, s, value.device) * grads[slot]!);
+            afterStep?.Invoke(step, fast);
+        }
+
+        return fast;
+    }
+
+    /// <summary>The gradient of the users' summed support loss with respect to their fast weights.</summary>
+    public static FastWeights Gradient(MetaModule model, Tensor supportItems, Tensor users, SupportTargets support, FastWeights fast, bool secondOrder)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(fast);
+        var network = model.Network;
+        if (network.HandWrittenGradient is { } handWritten)
+        {
+            var pass = network.Forward(supportItems, users, fast);
+            if (model.Loss.PredictionGradient(pass.Prediction, support) is { } dPrediction)
+            {
+                var grads = handWritten.Backward(pass, dPrediction, fast);
+                return secondOrder ? grads : grads.Select((_, g) => g.detach());
+            }
+        }
+
+        // Autograd: differentiate the loss itself. First order (and serving) take the gradient at a detached copy,
+        // so the result is a constant; second order keeps the graph so the meta-gradient flows through it.
+        using var enabled = enable_grad();
+        var at = secondOrder && fast.Values.All(t => t.requires_grad) ? fast : fast.Select((_, t) => t.detach().requires_grad_());
+        Tensor loss = model.Loss.PerUser(network.Forward(supportItems, users, at).Prediction, support).sum();
+        var g = torch.autograd.grad([loss], at.Values.ToArray(), create_graph: secondOrder && at == fast, allow_unused: true);
+        return new FastWeights(fast.Spec, g.Select((t, i) => t ?? zeros_like(at.Values[i])).ToArray());
+    }
+}

@@ -1,0 +1,39 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Streaming.Learning.Methods;
+
+/// <summary>
+/// The loss the inner loop minimises on a user's support set (and the outer loop on the query set). A module, so
+/// that a loss with meta-learned parts (MELO's sample weights) is trained and saved with the model.
+/// </summary>
+public abstract class InnerLoss(string name) : nn.Module(name)
+{
+    /// <summary>Each user's loss, [users], from predictions [users, positions] and the targets.</summary>
+    public abstract Tensor PerUser(Tensor prediction, SupportTargets targets);
+
+    /// <summary>
+    /// d(sum over users of <see cref="PerUser"/>)/dprediction in closed form, [users, positions], for networks with a
+    /// hand-written backward; null when only autograd can tell (then the inner loop differentiates the loss itself).
+    /// </summary>
+    public virtual Tensor? PredictionGradient(Tensor prediction, SupportTargets targets) => null;
+}
+
+/// <summary>Mean squared error over each user's unmasked positions (MeLU).</summary>
+public sealed class MseLoss() : InnerLoss("mse")
+{
+    /// <inheritdoc />
+    public override Tensor PerUser(Tensor prediction, SupportTargets targets)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        return ((prediction - targets.Ratings).square() * targets.Mask).sum(1) / targets.Mask.sum(1).clamp_min(1);
+    }
+
+    /// <inheritdoc />
+    public override Tensor PredictionGradient(Tensor prediction, SupportTargets targets)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        // d(mean over the user's positions of (p - y)^2) / dp, zero at padding.
+        return (prediction - targets.Ratings) * (targets.Mask * (2.0f / targets.Mask.sum(1, keepdim: true).clamp_min(1)));
+    }
+}
