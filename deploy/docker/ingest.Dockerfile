@@ -9,10 +9,10 @@ WORKDIR /src
 # Restore from the project files alone: the package layer survives source edits.
 COPY global.json Directory.Build.props Directory.Build.targets Directory.Packages.props BannedSymbols.txt .editorconfig ./
 COPY build/ build/
-COPY src/Shared/Streaming.Shared.csproj src/Shared/
+COPY src/Shared/Streaming.Shared/Streaming.Shared.csproj src/Shared/Streaming.Shared/
 COPY src/Ingest/Streaming.Ingest.csproj src/Ingest/
 RUN dotnet restore src/Ingest/Streaming.Ingest.csproj -r linux-x64 -p:TorchDevice=cpu
-COPY src/Shared/ src/Shared/
+COPY src/Shared/Streaming.Shared/ src/Shared/Streaming.Shared/
 COPY src/Ingest/ src/Ingest/
 RUN dotnet publish src/Ingest/Streaming.Ingest.csproj -c Release -r linux-x64 --self-contained false --no-restore \
       -p:TorchDevice=cpu -p:PatchLibTorchSharpGlibcxx=false -o /app

@@ -9,10 +9,12 @@ WORKDIR /src
 # Restore from the project files alone: the package layer survives source edits.
 COPY global.json Directory.Build.props Directory.Build.targets Directory.Packages.props BannedSymbols.txt .editorconfig ./
 COPY build/ build/
-COPY src/Shared/Streaming.Shared.csproj src/Shared/
+COPY src/Shared/Streaming.Shared/Streaming.Shared.csproj src/Shared/Streaming.Shared/
+COPY src/Shared/Streaming.Learning/Streaming.Learning.csproj src/Shared/Streaming.Learning/
 COPY src/MetaTrainer/Streaming.MetaTrainer.csproj src/MetaTrainer/
 RUN dotnet restore src/MetaTrainer/Streaming.MetaTrainer.csproj -r linux-x64 -p:TorchDevice=cpu
-COPY src/Shared/ src/Shared/
+COPY src/Shared/Streaming.Shared/ src/Shared/Streaming.Shared/
+COPY src/Shared/Streaming.Learning/ src/Shared/Streaming.Learning/
 COPY src/MetaTrainer/ src/MetaTrainer/
 RUN dotnet publish src/MetaTrainer/Streaming.MetaTrainer.csproj -c Release -r linux-x64 --self-contained false --no-restore \
       -p:TorchDevice=cpu -p:PatchLibTorchSharpGlibcxx=false -o /app

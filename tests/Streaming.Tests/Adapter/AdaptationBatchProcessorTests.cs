@@ -58,7 +58,7 @@ public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, Kafk
         Assert.All(cached, c =>
         {
             Assert.NotNull(c);
-            Assert.Equal(("v-test", 6L, setup.Model.Model.Network.FastStateSize), (c!.ModelVersion, c.Interactions, (long)c.Values.Length));
+            Assert.Equal(("v-test", 6L, setup.Model.Model.Module.FastStateSize), (c!.ModelVersion, c.Interactions, (long)c.Values.Length));
         });
     }
 

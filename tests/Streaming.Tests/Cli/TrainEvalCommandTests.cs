@@ -47,7 +47,7 @@ public sealed class TrainEvalCommandTests : IDisposable
     [Fact]
     public void Train_UnknownAlgorithm_FailsNamingTheOption()
     {
-        var error = Assert.Throws<ArgumentException>(() => CommonOptions.ParseEnum<MetaAlgorithm>("reptile", "--algo"));
+        var error = Assert.Throws<ArgumentException>(() => CommonOptions.ParseMethod("reptile", "--algo"));
         Assert.Contains("--algo", error.Message, StringComparison.Ordinal);
         Assert.Contains("metasgd", error.Message, StringComparison.Ordinal);
     }

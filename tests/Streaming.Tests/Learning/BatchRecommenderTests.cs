@@ -1,3 +1,4 @@
+using Streaming.Learning.Networks.Melu;
 using Streaming.Shared.Data;
 using Streaming.Learning;
 using Streaming.Learning.Evaluation;
@@ -47,13 +48,12 @@ public sealed class BatchRecommenderTests
         var hyper = new Hyperparameters { Scope = scope, EmbeddingDim = 8, Hidden1 = 16, Hidden2 = 12, Rank = 3, ContextDim = 5 };
         using var network = new MeluNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray());
         using var items = new ItemFeatureTensors(features.EncodeItems(data.Items.Values), TorchSharp.torch.CPU);
-        using var catalogue = network.ProjectCatalogue(items);
+        using var catalogue = network.PrepareCatalogue(items);
         var users = TorchSharp.torch.randn(5, 32);
         // A perturbed fast state, so every per-user tensor differs from the shared one.
-        var fast = new FastWeights(network.InitialFastWeights(5, TorchSharp.torch.CPU).Values
-            .ToDictionary(kv => kv.Key, kv => kv.Value + (0.1 * TorchSharp.torch.randn_like(kv.Value))));
+        var fast = network.InitialFastWeights(users).Select((_, t) => t + (0.1 * TorchSharp.torch.randn_like(t)));
 
-        var expected = network.Decide(catalogue.Embeddings, users, fast).Prediction;
+        var expected = network.Forward(catalogue.Embeddings, users, fast).Prediction;
         var actual = network.ScoreCatalogue(catalogue, users, fast);
 
         Assert.Equal(expected.shape, actual.shape);
@@ -89,7 +89,7 @@ public sealed class BatchRecommenderTests
 
         var results = recommender.Recommend(Sessions(data, 3), steps: 1, topK: 5, exportFastState: true);
 
-        Assert.All(results, r => Assert.Equal(model.Network.FastStateSize, r.FastState!.Length));
+        Assert.All(results, r => Assert.Equal(model.Module.FastStateSize, r.FastState!.Length));
         Assert.NotEqual(results[0].FastState, results[1].FastState);
     }
 

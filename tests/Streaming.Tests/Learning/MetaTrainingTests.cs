@@ -1,3 +1,4 @@
+using Streaming.Learning.Networks.Melu;
 using Streaming.Shared.Data;
 using Streaming.Shared.Evaluation;
 using Streaming.Learning;
@@ -45,12 +46,12 @@ public sealed class MetaTrainingTests
     public void MetaSgd_LearnsNonUniformRatesAwayFromTheirStart()
     {
         var data = LearningFixtures.Synthetic();
-        var options = LearningFixtures.QuickTraining(MetaAlgorithm.MetaSgd, epochs: 3);
+        var options = LearningFixtures.QuickTraining("metasgd", epochs: 3);
         using var trained = LearningFixtures.Train(data, options).Model;
         float start = options.Hyperparameters.InnerLearningRate;
 
-        var rates = trained.Network.InnerRates;
-        Assert.Equal(trained.Network.FastNames.Order(), rates.Keys.Order());
+        var rates = trained.Module.Rates.Learned;
+        Assert.Equal(trained.Network.FastSpec.Slots.Select(s => "alpha_" + s.Name).Order(), rates.Keys.Order());
         var all = cat(rates.Values.Select(r => r.detach().flatten()).ToArray());
         double meanChange = (all - start).abs().mean().item<float>();
         double spread = all.std().item<float>();
@@ -67,17 +68,17 @@ public sealed class MetaTrainingTests
         using var b = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 1)).Model;
         using var c = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 1) with { Seed = 4 }).Model;
 
-        Assert.Equal(MetaModel.WriteWeights(a.Network), MetaModel.WriteWeights(b.Network));
-        Assert.NotEqual(MetaModel.WriteWeights(a.Network), MetaModel.WriteWeights(c.Network));
+        Assert.Equal(LearningFixtures.WeightBytes(a), LearningFixtures.WeightBytes(b));
+        Assert.NotEqual(LearningFixtures.WeightBytes(a), LearningFixtures.WeightBytes(c));
     }
 
     [Theory]
-    [InlineData(MetaAlgorithm.Maml, FastWeightScope.All)]
-    [InlineData(MetaAlgorithm.FoMaml, FastWeightScope.Last)]
-    [InlineData(MetaAlgorithm.Lslr, FastWeightScope.Bias)]
-    [InlineData(MetaAlgorithm.MetaSgd, FastWeightScope.LowRank)]
-    [InlineData(MetaAlgorithm.Lslr, FastWeightScope.Context)]
-    public void EveryAlgorithmAndScope_TrainsToFiniteWeightsAndValidationMetrics(MetaAlgorithm algorithm, FastWeightScope scope)
+    [InlineData("maml", FastWeightScope.All)]
+    [InlineData("fomaml", FastWeightScope.Last)]
+    [InlineData("lslr", FastWeightScope.Bias)]
+    [InlineData("metasgd", FastWeightScope.LowRank)]
+    [InlineData("lslr", FastWeightScope.Context)]
+    public void EveryAlgorithmAndScope_TrainsToFiniteWeightsAndValidationMetrics(string algorithm, FastWeightScope scope)
     {
         var data = LearningFixtures.Synthetic(users: 200);
         var result = LearningFixtures.Train(data, LearningFixtures.QuickTraining(algorithm, scope, epochs: 1));
@@ -96,9 +97,9 @@ public sealed class MetaTrainingTests
     public void CompactScopes_KeepPerUserStateWithinFourKilobytes(FastWeightScope scope)
     {
         using var network = new MeluNetwork(new Hyperparameters { Scope = scope }, [6, 19, 30, 40, 3, 8, 22, 12]);
-        Assert.InRange(network.FastStateSize * sizeof(float), 1, 4096);
+        Assert.InRange(network.FastSpec.StateSize * sizeof(float), 1, 4096);
         using var full = new MeluNetwork(new Hyperparameters { Scope = FastWeightScope.All }, [6, 19, 30, 40, 3, 8, 22, 12]);
-        Assert.Equal(20_673, full.FastStateSize);
+        Assert.Equal(20_673, full.FastSpec.StateSize);
     }
 
     [Fact]
@@ -121,9 +122,8 @@ public sealed class MetaTrainingTests
         Assert.NotEmpty(tasks);
         var table = model.Features.EncodeItems(data.Items.Values.OrderBy(i => i.ItemId));
         using var items = new ItemFeatureTensors(table, CPU);
-        var network = new MeluNetwork(model.Network.Hyper, model.Network.VocabularySizes);
-        MetaModel.ReadWeights(network, MetaModel.WriteWeights(model.Network), "copy");
-        using var learner = new MetaLearner(network, items, firstOrder: true);
+        using var copy = model.Clone();
+        using var learner = new MetaLearner(copy.Module, items, firstOrder: true);
         using var batch = TaskBatch.Create(tasks, table, model.Features, data.Users, CPU);
         var metrics = new MetricAccumulator();
         learner.Evaluate(batch, steps, metrics);

@@ -24,7 +24,7 @@ public sealed class ModelFileTests : IDisposable
         var data = LearningFixtures.Synthetic();
         using var trained = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 1)).Model;
         string path = Path.Combine(directory, "m.model");
-        var written = MetaModel.Save(path, trained.Network, trained.Features, trained.Manifest);
+        var written = trained.Save(path);
 
         using var loaded = MetaModel.Load(path, CPU);
 
@@ -34,7 +34,7 @@ public sealed class ModelFileTests : IDisposable
         Assert.Equal(trained.Manifest.Training, loaded.Manifest.Training);
         Assert.Equal(trained.Manifest.Validation, loaded.Manifest.Validation);
         Assert.Equal(trained.Features.ToJson(), loaded.Features.ToJson());
-        Assert.Equal(MetaModel.WriteWeights(trained.Network), MetaModel.WriteWeights(loaded.Network));
+        Assert.Equal(LearningFixtures.WeightBytes(trained), LearningFixtures.WeightBytes(loaded));
     }
 
     [Fact]
@@ -74,7 +74,7 @@ public sealed class ModelFileTests : IDisposable
     public void Load_NewerFormatVersion_IsRefused()
     {
         string path = SaveSmallModel();
-        RewriteManifest(path, json => json.Replace("\"formatVersion\": 1", "\"formatVersion\": 99", StringComparison.Ordinal));
+        RewriteManifest(path, json => json.Replace("\"formatVersion\": 2", "\"formatVersion\": 99", StringComparison.Ordinal));
 
         var error = Assert.Throws<InvalidDataException>(() => MetaModel.Load(path, CPU));
         Assert.Contains("format version 99", error.Message, StringComparison.Ordinal);
@@ -101,10 +101,68 @@ public sealed class ModelFileTests : IDisposable
         }
 
         string path = Path.Combine(directory, "nan.model");
-        MetaModel.Save(path, trained.Network, trained.Features, trained.Manifest);
+        trained.Save(path);
 
         var error = Assert.Throws<InvalidDataException>(() => MetaModel.Load(path, CPU));
         Assert.Contains("NaN", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_VersionOneFile_IsRefusedWithAMessageToRetrain()
+    {
+        string path = SaveSmallModel();
+        RewriteManifest(path, json => json
+            .Replace("\"formatVersion\": 2", "\"formatVersion\": 1", StringComparison.Ordinal)
+            .Replace("\"format\": \"streaming.model\"", "\"format\": \"streaming.melu\"", StringComparison.Ordinal));
+
+        var error = Assert.Throws<InvalidDataException>(() => MetaModel.Load(path, CPU));
+        Assert.Contains("format version 1", error.Message, StringComparison.Ordinal);
+        Assert.Contains("retrain", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("network", "two-tower-nonexistent")]
+    [InlineData("method", "reptile")]
+    public void Load_UnregisteredNetworkOrMethod_IsRefusedNamingIt(string field, string value)
+    {
+        string path = SaveSmallModel();
+        RewriteManifest(path, json => System.Text.RegularExpressions.Regex.Replace(json, $"\"{field}\": \"[a-z0-9_-]+\"", $"\"{field}\": \"{value}\""));
+
+        var error = Assert.Throws<InvalidDataException>(() => MetaModel.Load(path, CPU));
+        Assert.Contains(value, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_BuildsTheNetworkAndMethodTheManifestNames()
+    {
+        var data = LearningFixtures.Synthetic(users: 200);
+        using var trained = LearningFixtures.Train(data, LearningFixtures.QuickTraining("lslr", FastWeightScope.Bias, epochs: 1)).Model;
+        string path = Path.Combine(directory, "lslr.model");
+        trained.Save(path);
+
+        using var loaded = MetaModel.Load(path, CPU);
+
+        Assert.Equal("melu", loaded.Manifest.Hyperparameters.Network);
+        Assert.IsType<Lslr>(loaded.Module.Method);
+        Assert.IsType<PerLayerPerStepRates>(loaded.Module.Rates);
+        Assert.Equal(trained.Module.FastStateSize, loaded.Module.FastStateSize);
+        Assert.Equal(LearningFixtures.WeightBytes(trained), LearningFixtures.WeightBytes(loaded));
+    }
+
+    [Fact]
+    public void ToBytesAndClone_AgreeWithSave()
+    {
+        var data = LearningFixtures.Synthetic(users: 200);
+        using var trained = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 1)).Model;
+        string path = Path.Combine(directory, "m.model");
+        trained.Save(path);
+        using var clone = trained.Clone();
+        using (no_grad())
+        {
+            trained.Network.parameters().First().add_(1f);   // the clone owns its tensors
+        }
+
+        Assert.Equal(File.ReadAllBytes(path), clone.ToBytes());
     }
 
     private string SaveSmallModel()
@@ -112,7 +170,7 @@ public sealed class ModelFileTests : IDisposable
         var data = LearningFixtures.Synthetic(users: 200);
         using var trained = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 1)).Model;
         string path = Path.Combine(directory, $"{Guid.NewGuid():N}.model");
-        MetaModel.Save(path, trained.Network, trained.Features, trained.Manifest);
+        trained.Save(path);
         return path;
     }
 

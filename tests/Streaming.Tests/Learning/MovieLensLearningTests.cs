@@ -26,9 +26,8 @@ public sealed class MovieLensLearningTests(MovieLensFixture fixture) : IClassFix
         {
             Hyperparameters = new Hyperparameters { InnerSteps = 2 },
             Epochs = 1,
-            MaxTrainUsers = 600,
         };
-        using var model = MetaTraining.Run(data, options, CPU, TimeProvider.System, cancellationToken: TestContext.Current.CancellationToken).Model;
+        using var model = MetaTraining.Run(data, options, CPU, TimeProvider.System, new DataSplit { MaxTrainUsers = 600 }, cancellationToken: TestContext.Current.CancellationToken).Model;
 
         double ours = MetaTrainingTests.HeldOutMae(model, data, steps: 2);
         var record = model.Manifest.Training;

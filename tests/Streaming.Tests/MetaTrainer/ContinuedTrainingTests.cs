@@ -22,19 +22,19 @@ public sealed class ContinuedTrainingTests
     public void Continue_FromAnUntrainedModel_LowersValidationErrorKeepsTheVocabulariesAndLeavesTheInitialModelUnchanged()
     {
         using var initial = LearningFixtures.Train(Data, LearningFixtures.QuickTraining(epochs: 0)).Model;
-        byte[] before = MetaModel.WriteWeights(initial.Network);
+        byte[] before = LearningFixtures.WeightBytes(initial);
         var (train, validation) = Tasks();
 
-        var result = ContinuedTraining.Run(initial, train, validation, Data.Items, Data.Users, Options(epochs: 4), CPU, TimeProvider.System, cancellationToken: TestContext.Current.CancellationToken);
+        var result = MetaTraining.Run(Sessions(train, validation), Options(epochs: 4), initial, CPU, TimeProvider.System, cancellationToken: TestContext.Current.CancellationToken);
 
         using var model = result.Model;
         Assert.NotNull(result.InitialValidation);
         Assert.NotNull(model.Manifest.Validation);
         Assert.True(model.Manifest.Validation.Mae < 0.9 * result.InitialValidation.Mae, $"validation MAE {result.InitialValidation.Mae:F4} -> {model.Manifest.Validation.Mae:F4}");
         Assert.Equal(initial.Features.ToJson(), model.Features.ToJson());
-        Assert.Equal(initial.Network.Hyper, model.Network.Hyper);
-        Assert.Equal(before, MetaModel.WriteWeights(initial.Network));
-        Assert.NotEqual(before, MetaModel.WriteWeights(model.Network));
+        Assert.Equal(initial.Module.Hyper, model.Module.Hyper);
+        Assert.Equal(before, LearningFixtures.WeightBytes(initial));
+        Assert.NotEqual(before, LearningFixtures.WeightBytes(model));
         Assert.Equal(train.Count, model.Manifest.Training.TrainUsers);
         Assert.NotNull(model.Manifest.Onboarding);
         Assert.NotEmpty(model.Manifest.Onboarding.Evidence);
@@ -45,7 +45,7 @@ public sealed class ContinuedTrainingTests
     {
         var (train, validation) = Tasks();
 
-        var result = ContinuedTraining.Run(null, train, validation, Data.Items, Data.Users, Options(epochs: 5) with { TimeBudget = TimeSpan.Zero }, CPU, TimeProvider.System, cancellationToken: TestContext.Current.CancellationToken);
+        var result = MetaTraining.Run(Sessions(train, validation), Options(epochs: 5) with { TimeBudget = TimeSpan.Zero }, initial: null, CPU, TimeProvider.System, cancellationToken: TestContext.Current.CancellationToken);
 
         using var model = result.Model;
         Assert.True(result.BudgetExhausted);
@@ -59,8 +59,8 @@ public sealed class ContinuedTrainingTests
     {
         var (train, _) = Tasks();
 
-        var a = ContinuedTraining.Resplit(train, 10, seed: 1);
-        var b = ContinuedTraining.Resplit(train, 10, seed: 2);
+        var a = MeluProtocol.Resplit(train, 10, seed: 1);
+        var b = MeluProtocol.Resplit(train, 10, seed: 2);
 
         Assert.All(a.Zip(train), p =>
         {
@@ -70,7 +70,10 @@ public sealed class ContinuedTrainingTests
         Assert.NotEqual(a[0].Query.Select(r => r.ItemId), b[0].Query.Select(r => r.ItemId));
     }
 
-    private static ContinuedTrainingOptions Options(int epochs) => new()
+    private static SampledSessionTasks Sessions(IReadOnlyList<UserTask> train, IReadOnlyList<UserTask> validation) =>
+        new(train, validation, Data.Items, Data.Users, queryCount: 10, new TrainingRecord());
+
+    private static TrainingOptions Options(int epochs) => new()
     {
         Hyperparameters = LearningFixtures.QuickTraining().Hyperparameters,
         Epochs = epochs,

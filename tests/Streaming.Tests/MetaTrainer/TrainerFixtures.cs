@@ -27,9 +27,9 @@ public sealed class ParentModelFixture
 {
     public ParentModelFixture()
     {
-        using var model = MetaTraining.Run(TrainerFixtures.Catalogue, LearningFixtures.QuickTraining(epochs: 1) with { MaxTrainUsers = 100 }, CPU, TimeProvider.System).Model;
+        using var model = MetaTraining.Run(TrainerFixtures.Catalogue, LearningFixtures.QuickTraining(epochs: 1), CPU, TimeProvider.System, new DataSplit { MaxTrainUsers = 100 }).Model;
         string path = Path.Combine(Path.GetTempPath(), $"streaming-parent-{Guid.NewGuid():N}.model");
-        MetaModel.Save(path, model.Network, model.Features, model.Manifest);
+        model.Save(path);
         File = System.IO.File.ReadAllBytes(path);
         System.IO.File.Delete(path);
     }

@@ -29,9 +29,9 @@ public sealed class ServedModelFixture : IDisposable
     {
         using var model = LearningFixtures.Train(LearningFixtures.Synthetic(users: 200), LearningFixtures.QuickTraining(epochs: 1)).Model;
         Path = System.IO.Path.Combine(directory, "a.model");
-        MetaModel.Save(Path, model.Network, model.Features, model.Manifest);
+        model.Save(Path);
         OtherPath = System.IO.Path.Combine(directory, "b.model");
-        MetaModel.Save(OtherPath, model.Network, model.Features, model.Manifest with { CreatedAt = model.Manifest.CreatedAt.AddDays(1) });
+        model.WithManifest(m => m with { CreatedAt = model.Manifest.CreatedAt.AddDays(1) }).Save(OtherPath);
     }
 
     /// <summary>A model file.</summary>

@@ -19,7 +19,7 @@ namespace Streaming.Tests.Registry;
 
 /// <summary>
 /// Model files for the registry tests, written byte by byte in the model file format (no TorchSharp, so these
-/// tests run in parallel): two small parameters with seeded values. They pass <see cref="MetaModel.Inspect"/>;
+/// tests run in parallel): two small parameters with seeded values. They pass <see cref="Shared.Models.ModelFile.Inspect"/>;
 /// a real, loadable model goes through the registry in <see cref="RegistryModelLoadTests"/>.
 /// </summary>
 internal static class RegistryFixtures

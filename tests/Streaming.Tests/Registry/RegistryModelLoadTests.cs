@@ -27,9 +27,9 @@ public sealed class RegistryModelLoadTests : IDisposable
     {
         string registry = Path.Combine(directory, "registry");
         string model = Path.Combine(directory, "m.model");
-        var options = LearningFixtures.QuickTraining(epochs: 1) with { MaxTrainUsers = 60 };
+        var options = LearningFixtures.QuickTraining(epochs: 1);
 
-        Assert.Equal(0, TrainCommand.Run("synthetic", model, options, "cpu", new ModelsCommand.RegistryPush(registry, Promote: true)));
+        Assert.Equal(0, TrainCommand.Run("synthetic", model, options, "cpu", new ModelsCommand.RegistryPush(registry, Promote: true), new DataSplit { MaxTrainUsers = 60 }));
 
         await using var store = new FileSystemModelRegistry(registry);
         var routing = await store.GetRoutingAsync(TestContext.Current.CancellationToken);
@@ -64,7 +64,7 @@ public sealed class RegistryModelLoadTests : IDisposable
         string path = SaveFreshModel();
         byte[] bytes = File.ReadAllBytes(path);
 
-        var inspected = MetaModel.Inspect(bytes, path);
+        var inspected = ModelFile.Inspect(bytes, path);
 
         using var loaded = MetaModel.Load(path, CPU);
         Assert.Equal(loaded.Manifest.WeightsSha256, inspected.WeightsSha256);
@@ -82,9 +82,9 @@ public sealed class RegistryModelLoadTests : IDisposable
         }
 
         string path = Path.Combine(directory, "nan.model");
-        MetaModel.Save(path, model.Network, model.Features, model.Manifest);
+        model.Save(path);
 
-        var error = Assert.Throws<InvalidDataException>(() => MetaModel.Inspect(File.ReadAllBytes(path), path));
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.Inspect(File.ReadAllBytes(path), path));
         Assert.Contains("NaN", error.Message, StringComparison.Ordinal);
         Assert.Throws<InvalidDataException>(() => MetaModel.Load(path, CPU));
     }
@@ -93,7 +93,7 @@ public sealed class RegistryModelLoadTests : IDisposable
     {
         using var model = FreshModel();
         string path = Path.Combine(directory, $"{Guid.NewGuid():N}.model");
-        MetaModel.Save(path, model.Network, model.Features, model.Manifest);
+        model.Save(path);
         return path;
     }
 
@@ -102,7 +102,7 @@ public sealed class RegistryModelLoadTests : IDisposable
         var data = LearningFixtures.Synthetic(users: 50);
         var features = Streaming.Shared.Data.FeatureSpace.Build(data.Items.Values, data.Users.Values);
         manual_seed(5);
-        var network = new MeluNetwork(new Hyperparameters { EmbeddingDim = 4, Hidden1 = 8, Hidden2 = 4 }, features.Vocabularies.Select(v => v.Size).ToArray());
-        return MetaModel.Unsaved(network, features, new TrainingRecord(), validation: null, new DateTimeOffset(2026, 11, 23, 0, 0, 0, TimeSpan.Zero));
+        var module = new MetaModule(new Hyperparameters { EmbeddingDim = 4, Hidden1 = 8, Hidden2 = 4 }, features);
+        return MetaModel.Unsaved(module, features, new TrainingRecord(), validation: null, new DateTimeOffset(2026, 11, 23, 0, 0, 0, TimeSpan.Zero));
     }
 }

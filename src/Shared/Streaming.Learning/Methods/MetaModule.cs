@@ -17,16 +17,24 @@ public sealed class MetaModule : nn.Module
     {
     }
 
-    private MetaModule(MetaMethod method, Hyperparameters hyper, FeatureSpace features) : base("meta")
+    /// <summary>Wraps an existing network with <paramref name="method"/> (the method's rates and loss are created fresh).</summary>
+    public MetaModule(MetaNetwork network, MetaMethod method) : base("meta")
     {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(method);
         Method = method;
-        Hyper = method.Configure(hyper);
-        Network = MethodCatalog.CreateNetwork(Hyper, features);
+        Hyper = network.Hyper with { Method = method.Name };
+        Network = network;
         Rates = method.CreateRates(Network.FastSpec, Hyper);
         Loss = method.CreateLoss(Hyper);
         register_module("network", Network);
         register_module("rates", Rates);
         register_module("loss", Loss);
+    }
+
+    private MetaModule(MetaMethod method, Hyperparameters hyper, FeatureSpace features)
+        : this(MethodCatalog.CreateNetwork(method.Configure(hyper), features), method)
+    {
     }
 
     /// <summary>The hyper-parameters, as the method configured them (what the model file records).</summary>
