@@ -42,6 +42,34 @@ public sealed class TrainEvalCommandTests : IDisposable
         {
             AssertPartitions(baselines.GetProperty(name));
         }
+
+        // The served list, for the model and every list baseline, in the same run on the same users.
+        AssertTopN(root.GetProperty("existing_items_new_users"));
+        AssertTopN(root.GetProperty("new_items_new_users"));
+        foreach (var name in new[] { "popularity", "top_rated", "item_knn", "ease" })
+        {
+            AssertTopN(baselines.GetProperty(name).GetProperty("existing_items_new_users"));
+        }
+
+        foreach (var name in new[] { "random", "content_knn" })
+        {
+            AssertTopN(baselines.GetProperty(name).GetProperty("new_items_new_users"));
+        }
+
+        Assert.Contains("training users", root.GetProperty("baselines_fitted_on").GetString(), StringComparison.Ordinal);
+    }
+
+    private static void AssertTopN(JsonElement partition)
+    {
+        var topN = partition.GetProperty("top_n");
+        Assert.True(topN.GetProperty("users").GetInt32() > 0);
+        foreach (var metric in new[] { "recall@10", "recall@20", "ndcg@20" })
+        {
+            double v = topN.GetProperty(metric).GetDouble();
+            Assert.InRange(v, 0, 1);
+        }
+
+        Assert.True(topN.GetProperty("recall@20").GetDouble() >= topN.GetProperty("recall@10").GetDouble());
     }
 
     [Fact]

@@ -23,26 +23,28 @@ internal static class EvalCommand
         var model = new Option<string>("--model") { Description = "Model file written by 'streaming train'.", Required = true };
         var steps = new Option<int?>("--steps") { Description = "Local update steps (default: the model's own)." };
         var allUsers = new Option<bool>("--all-users") { Description = "Treat every user as new, even on the model's own training data (default: only its held-out test users)." };
+        var trainData = new Option<string?>("--train-data") { Description = "The model's training data folder, where the baselines are fitted (default: the folder the model records; never the evaluated users)." };
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
         var json = CommonOptions.Json();
         var command = new Command("eval", "Evaluate a model on users treated as brand-new (MeLU protocol), next to its baselines.")
         {
-            data, model, steps, allUsers, seed, device, json,
+            data, model, steps, allUsers, trainData, seed, device, json,
         };
         command.SetAction(parse =>
         {
             var options = new EvaluationOptions { Steps = parse.GetValue(steps), Seed = parse.GetValue(seed), AllUsers = parse.GetValue(allUsers) };
-            return Run(parse.GetValue(data)!, parse.GetValue(model)!, options, parse.GetValue(device)!, parse.GetValue(json));
+            return Run(parse.GetValue(data)!, parse.GetValue(model)!, options, parse.GetValue(device)!, parse.GetValue(json), parse.GetValue(trainData));
         });
         return command;
     }
 
-    public static int Run(string dataPath, string modelPath, EvaluationOptions options, string deviceName, string? jsonPath)
+    public static int Run(string dataPath, string modelPath, EvaluationOptions options, string deviceName, string? jsonPath, string? trainDataPath = null)
     {
         var device = TorchDevice.Resolve(deviceName, "--device");
         using var model = MetaModel.Load(modelPath, device);
         var data = CommonOptions.LoadData(dataPath);
+        options = options with { TrainingData = TrainingData(trainDataPath, model.Manifest.Training, data) };
         AnsiConsole.MarkupLineInterpolated($"Evaluating [bold]{modelPath}[/] ({model.Manifest.Hyperparameters.Method} on {model.Manifest.Hyperparameters.Network}, scope {model.Manifest.Hyperparameters.Scope}) on {data.Source} ...");
         var report = ColdStartEvaluation.Run(model, modelPath, data, options, TimeProvider.System);
         Print(report);
@@ -55,22 +57,51 @@ internal static class EvalCommand
         return 0;
     }
 
-    private static void Print(EvaluationReport report)
+    // The model's training folder: --train-data, else the folder the model records when it exists; the evaluated
+    // folder itself when it is that data (the split then keeps its test users out).
+    private static Shared.Data.RatingsDataset? TrainingData(string? path, TrainingRecord record, Shared.Data.RatingsDataset evaluated)
     {
-        AnsiConsole.MarkupLineInterpolated($"Users: {report.Users}; {report.Steps} local step(s)");
-        var table = new Table().AddColumns("method", "existing items: users", "MAE", "RMSE", "nDCG@3", "new items: users", "MAE", "RMSE", "nDCG@3");
-        void Row(string name, PartitionMetrics e, PartitionMetrics n, bool bold = false)
+        if (path is null && (record.Data == evaluated.Source || !(Directory.Exists(record.Data) || record.Data.StartsWith("synthetic", StringComparison.Ordinal))))
         {
-            string F(double v) => bold ? $"[bold]{v:F4}[/]" : $"{v:F4}";
-            table.AddRow(bold ? $"[bold]{name}[/]" : name, $"{e.Users}", F(e.Mae), F(e.Rmse), F(e.Ndcg3), $"{n.Users}", F(n.Mae), F(n.Rmse), F(n.Ndcg3));
+            return null;
         }
 
-        Row($"meta-model ({report.Algorithm}, {report.Steps} steps)", report.ExistingItemsNewUsers, report.NewItemsNewUsers, bold: true);
+        var data = CommonOptions.LoadData(path ?? (record.Data.StartsWith("synthetic", StringComparison.Ordinal) ? "synthetic" : record.Data));
+        return Shared.Data.RatingsFingerprint.Of(data) == record.DataFingerprint
+            ? data
+            : throw new ArgumentException($"--train-data: {data.Source} is not the data the model was trained on (fingerprint {Shared.Data.RatingsFingerprint.Of(data)}, the model records {record.DataFingerprint})");
+    }
+
+    private static void Print(EvaluationReport report)
+    {
+        AnsiConsole.MarkupLineInterpolated($"Users: {report.Users}; {report.Steps} local step(s); baselines fitted on {report.BaselinesFittedOn}");
+        var ratings = new Table().AddColumns("rating prediction", "existing: users", "MAE", "RMSE", "nDCG@3", "new: users", "MAE", "RMSE", "nDCG@3");
+        var lists = new Table().AddColumns("top-20 list", "existing: recall@10", "recall@20", "nDCG@20", "coverage", "overlap", "new: recall@10", "recall@20", "nDCG@20", "coverage", "overlap");
+        string F(double? v, bool bold) => v is null ? "" : bold ? $"[bold]{v:F4}[/]" : $"{v:F4}";
+        void Row(string name, BaselineMetrics? e, BaselineMetrics? n, bool bold = false)
+        {
+            string label = bold ? $"[bold]{name}[/]" : name;
+            if (e?.Mae is not null || n?.Mae is not null)
+            {
+                ratings.AddRow(label, $"{e?.Users}", F(e?.Mae, bold), F(e?.Rmse, bold), F(e?.Ndcg3, bold), $"{n?.Users}", F(n?.Mae, bold), F(n?.Rmse, bold), F(n?.Ndcg3, bold));
+            }
+
+            if (e?.TopN is not null || n?.TopN is not null)
+            {
+                var (a, b) = (e?.TopN, n?.TopN);
+                lists.AddRow(label, F(a?.Recall10, bold), F(a?.Recall20, bold), F(a?.Ndcg20, bold), F(a?.Coverage20, bold), F(a?.Overlap20, bold), F(b?.Recall10, bold), F(b?.Recall20, bold), F(b?.Ndcg20, bold), F(b?.Coverage20, bold), F(b?.Overlap20, bold));
+            }
+        }
+
+        BaselineMetrics Of(PartitionMetrics m) => BaselineMetrics.Of(m, m.TopN);
+        Row($"meta-model ({report.Algorithm}, {report.Steps} steps)", Of(report.ExistingItemsNewUsers), Of(report.NewItemsNewUsers), bold: true);
         foreach (var (name, pair) in report.Baselines)
         {
             Row(name, pair.ExistingItemsNewUsers, pair.NewItemsNewUsers);
         }
 
-        AnsiConsole.Write(table);
+        AnsiConsole.Write(ratings);
+        AnsiConsole.Write(lists);
+        AnsiConsole.MarkupLine("Lists: recall and nDCG of the held-back query items rated >= 4; existing items ranked among every existing item the user has not rated, new items among new items only.");
     }
 }

@@ -1,4 +1,6 @@
 using System.Text.Json.Serialization;
+using Streaming.Learning.Serving;
+using Streaming.Shared.Evaluation.TopN;
 using Streaming.Shared.Data;
 using Streaming.Shared.Evaluation;
 using TorchSharp;
@@ -27,12 +29,55 @@ public sealed record EvaluationOptions
     public IReadOnlyList<float> PlainFineTuneRates { get; init; } = [0.003f, 0.01f, 0.03f, 0.1f];
 
     public ProtocolOptions Protocol { get; init; } = new();
+
+    /// <summary>
+    /// The model's training data, when the evaluated data is another folder: the baselines are fitted on its
+    /// training split only, never on the evaluated users. Null (and not the model's own data): the rating baselines
+    /// learn from the evaluated users' support sets, and the collaborative top-N baselines are left out.
+    /// </summary>
+    public RatingsDataset? TrainingData { get; init; }
+
+    /// <summary>The top-N protocol's settings (list length, relevance threshold).</summary>
+    public TopNOptions TopN { get; init; } = TopNOptions.Default;
 }
 
-/// <summary>Metrics of one method on the two cold-start partitions.</summary>
+/// <summary>
+/// A baseline on the two cold-start partitions. A partition is null where the baseline is undefined (popularity and
+/// the collaborative baselines on new items, which nothing may be fitted on).
+/// </summary>
 public sealed record PartitionPair(
-    [property: JsonPropertyName("existing_items_new_users")] PartitionMetrics ExistingItemsNewUsers,
-    [property: JsonPropertyName("new_items_new_users")] PartitionMetrics NewItemsNewUsers);
+    [property: JsonPropertyName("existing_items_new_users")] BaselineMetrics? ExistingItemsNewUsers,
+    [property: JsonPropertyName("new_items_new_users")] BaselineMetrics? NewItemsNewUsers);
+
+/// <summary>What a baseline measured on a partition: the rating figures of a rating predictor, the top-N figures of a list recommender, or both.</summary>
+public sealed record BaselineMetrics
+{
+    [JsonPropertyName("users")]
+    public int Users { get; init; }
+
+    [JsonPropertyName("mae")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? Mae { get; init; }
+
+    [JsonPropertyName("rmse")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? Rmse { get; init; }
+
+    [JsonPropertyName("ndcg3")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? Ndcg3 { get; init; }
+
+    [JsonPropertyName("top_n")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public TopNResult? TopN { get; init; }
+
+    /// <summary>A rating predictor's figures (and its list's, when it makes one).</summary>
+    public static BaselineMetrics Of(PartitionMetrics m, TopNResult? topN = null) =>
+        new() { Users = m.Users, Mae = m.Mae, Rmse = m.Rmse, Ndcg3 = m.Ndcg3, TopN = topN };
+
+    /// <summary>A list recommender's figures.</summary>
+    public static BaselineMetrics Of(TopNResult topN) => new() { Users = topN.Users + topN.SkippedUsers, TopN = topN };
+}
 
 /// <summary>The result of <c>streaming eval</c>: the model and every baseline, measured in the same run.</summary>
 public sealed record EvaluationReport
@@ -59,9 +104,17 @@ public sealed record EvaluationReport
     [JsonPropertyName("new_items_new_users")]
     public required PartitionMetrics NewItemsNewUsers { get; init; }
 
-    /// <summary>Baselines by name: global_mean, item_mean, support_mean, meta_init_no_adaptation, plain_network_finetuned.</summary>
+    /// <summary>
+    /// Baselines by name. Rating predictors: global_mean, item_mean, support_mean, meta_init_no_adaptation (with its list),
+    /// plain_network_finetuned. List recommenders, fitted on the model's training data only: popularity, top_rated,
+    /// item_knn, ease (existing items); random, content_knn (new items).
+    /// </summary>
     [JsonPropertyName("baselines")]
     public required IReadOnlyDictionary<string, PartitionPair> Baselines { get; init; }
+
+    /// <summary>Where the baselines were fitted, in words.</summary>
+    [JsonPropertyName("baselines_fitted_on")]
+    public string BaselinesFittedOn { get; init; } = "";
 
     [JsonPropertyName("plain_finetune_rate")]
     public float PlainFineTuneRate { get; init; }
@@ -99,7 +152,6 @@ public static class ColdStartEvaluation
         bool ownData = !options.AllUsers && record.DataFingerprint == RatingsFingerprint.Of(data);
         IReadOnlyList<int> evalUsers;
         IReadOnlyList<int> validationUsers = [];
-        Rating[] trainingRatings;
         string usersText;
         var allUsers = data.Ratings.Select(r => r.UserId).Distinct().ToArray();
         if (ownData)
@@ -107,23 +159,21 @@ public static class ColdStartEvaluation
             var split = MeluProtocol.SplitUsers(allUsers, record.ValidationFraction, record.TestFraction, record.SplitSeed);
             evalUsers = split.Test;
             validationUsers = split.Validation;
-            trainingRatings = MeluProtocol.WarmStateTasks(data, split.Train, record.Seed, protocol).SelectMany(t => t.Support.Concat(t.Query)).ToArray();
             usersText = $"held-out test users of the model's training split ({split.Test.Count} users, never seen in training)";
         }
         else
         {
             evalUsers = allUsers.Order().ToArray();
             usersText = $"every user of {data.Source} ({evalUsers.Count} users)";
-            trainingRatings = [];
         }
 
         var existing = MeluProtocol.ExistingItemsTasks(data, evalUsers, options.Seed, protocol);
         var fresh = MeluProtocol.NewItemsTasks(data, evalUsers, options.Seed, protocol);
-        if (!ownData)
-        {
-            // Nothing else is known about these items: the baselines may only learn from what the users disclosed.
-            trainingRatings = existing.Concat(fresh).SelectMany(t => t.Support).ToArray();
-        }
+
+        // The baselines see only the model's training data: its own split's training users, or the training folder's.
+        var (training, fittedOn) = TrainingRatings(ownData ? data : options.TrainingData, record, protocol, evalUsers);
+        Rating[] trainingRatings = training ?? existing.Concat(fresh).SelectMany(t => t.Support).ToArray();
+        fittedOn ??= "the evaluated users' support sets only (no training data given: pass --train-data)";
 
         var table = model.Features.EncodeItems(data.Items.Values.OrderBy(i => i.ItemId));
         using var items = new ItemFeatureTensors(table, device);
@@ -131,25 +181,51 @@ public static class ColdStartEvaluation
         var existingBatches = TaskBatch.CreateMany(existing, BatchSize, table, model.Features, data.Users, device);
         var freshBatches = TaskBatch.CreateMany(fresh, BatchSize, table, model.Features, data.Users, device);
 
-        var globalMean = new GlobalMeanPredictor(trainingRatings.Length > 0 ? trainingRatings : data.Ratings);
+        var globalMean = new GlobalMeanPredictor(trainingRatings);
         IRatingPredictor[] simple =
         [
             globalMean,
-            new ItemMeanPredictor(trainingRatings.Length > 0 ? trainingRatings : data.Ratings),
+            new ItemMeanPredictor(trainingRatings),
             new SupportMeanPredictor(globalMean.Mean),
         ];
         var baselines = new Dictionary<string, PartitionPair>(StringComparer.Ordinal);
         foreach (var predictor in simple)
         {
-            baselines[predictor.Name] = new PartitionPair(Evaluator.Evaluate(predictor, existing), Evaluator.Evaluate(predictor, fresh));
+            baselines[predictor.Name] = new PartitionPair(BaselineMetrics.Of(Evaluator.Evaluate(predictor, existing)), BaselineMetrics.Of(Evaluator.Evaluate(predictor, fresh)));
         }
 
+        // Top-N: the served list. Existing items rank among the existing catalogue, new items among new items only.
+        var topN = new TopNEvaluator(options.TopN);
+        var existingCandidates = TopNEvaluator.ExistingItemCandidates(data.Items, protocol);
+        var freshCandidates = TopNEvaluator.NewItemCandidates(data.Items, protocol);
+        using var recommender = new BatchRecommender(model, data.Items.Values.OrderBy(i => i.ItemId));
+        Func<IReadOnlyList<UserTask>, IReadOnlyList<int>, float[]> Scorer(int adaptSteps) =>
+            (tasks, candidates) => recommender.ScoreCandidates([.. tasks.Select(t => new UserSession(data.Users.GetValueOrDefault(t.UserId) ?? UserProfile.Unknown, t.Support))], adaptSteps, candidates);
+
         baselines["meta_init_no_adaptation"] = new PartitionPair(
-            MetaTraining.Evaluate(learner, existingBatches, 0), MetaTraining.Evaluate(learner, freshBatches, 0));
+            BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, 0), topN.Evaluate(Scorer(0), existing, existingCandidates)),
+            BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, 0), topN.Evaluate(Scorer(0), fresh, freshCandidates)));
 
-        var ours = new PartitionPair(MetaTraining.Evaluate(learner, existingBatches, steps), MetaTraining.Evaluate(learner, freshBatches, steps));
+        var ours = new PartitionPair(
+            BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, steps), topN.Evaluate(Scorer(steps), existing, existingCandidates)),
+            BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, steps), topN.Evaluate(Scorer(steps), fresh, freshCandidates)));
 
-        var (plain, rate) = PlainBaseline(model, items, table, data, ownData ? trainingRatings : existing.SelectMany(t => t.Support).ToArray(), validationUsers, existingBatches, freshBatches, steps, options);
+        var fit = new TopNTrainingData(training ?? [], data.Items);
+        if (training is not null)
+        {
+            ITopNRecommender[] collaborative = [new PopularityRecommender(), new TopRatedRecommender(), new ItemKnnRecommender(), new EaseRecommender()];
+            foreach (var baseline in collaborative)
+            {
+                baselines[baseline.Name] = new PartitionPair(BaselineMetrics.Of(topN.FitAndEvaluate(baseline, fit, existing, existingCandidates)), null);
+            }
+        }
+
+        foreach (var baseline in new ITopNRecommender[] { new RandomRecommender(options.Seed), new ContentKnnRecommender() })
+        {
+            baselines[baseline.Name] = new PartitionPair(null, BaselineMetrics.Of(topN.FitAndEvaluate(baseline, fit, fresh, freshCandidates)));
+        }
+
+        var (plain, rate) = PlainBaseline(model, items, table, data, trainingRatings, validationUsers, existingBatches, freshBatches, steps, options);
         baselines["plain_network_finetuned"] = plain;
 
         foreach (var b in existingBatches.Concat(freshBatches))
@@ -164,12 +240,30 @@ public static class ColdStartEvaluation
             Scope = model.Module.Hyper.Scope.ToString().ToLowerInvariant(),
             Steps = steps,
             Users = usersText,
-            ExistingItemsNewUsers = ours.ExistingItemsNewUsers,
-            NewItemsNewUsers = ours.NewItemsNewUsers,
+            ExistingItemsNewUsers = Model(ours.ExistingItemsNewUsers!),
+            NewItemsNewUsers = Model(ours.NewItemsNewUsers!),
+            BaselinesFittedOn = fittedOn,
             Baselines = baselines,
             PlainFineTuneRate = rate,
             Seconds = time.GetElapsedTime(started).TotalSeconds,
         };
+    }
+
+    private static PartitionMetrics Model(BaselineMetrics m) => new(m.Users, m.Mae!.Value, m.Rmse!.Value, m.Ndcg3!.Value) { TopN = m.TopN };
+
+    // The training users' warm-state ratings of the model's recorded split of the training folder (never an evaluated user).
+    private static (Rating[]? Ratings, string? Description) TrainingRatings(RatingsDataset? training, TrainingRecord record, ProtocolOptions protocol, IReadOnlyList<int> evaluated)
+    {
+        if (training is null)
+        {
+            return (null, null);
+        }
+
+        var split = MeluProtocol.SplitUsers(training.Ratings.Select(r => r.UserId).Distinct(), record.ValidationFraction, record.TestFraction, record.SplitSeed);
+        var excluded = evaluated.ToHashSet();
+        var users = split.Train.Where(u => !excluded.Contains(u)).ToArray();
+        var ratings = MeluProtocol.WarmStateTasks(training, users, record.Seed, protocol).SelectMany(t => t.Support.Concat(t.Query)).ToArray();
+        return (ratings, $"{training.Source}: the warm state of the model's {users.Length} training users ({ratings.Length:N0} ratings)");
     }
 
     private static (PartitionPair Metrics, float Rate) PlainBaseline(
@@ -213,6 +307,6 @@ public static class ColdStartEvaluation
         }
 
         rates.Value = best;
-        return (new PartitionPair(MetaTraining.Evaluate(learner, existingBatches, steps), MetaTraining.Evaluate(learner, freshBatches, steps)), best);
+        return (new PartitionPair(BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, steps)), BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, steps))), best);
     }
 }

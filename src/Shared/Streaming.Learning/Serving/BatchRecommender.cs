@@ -87,6 +87,48 @@ public sealed class BatchRecommender : IDisposable
     }
 
     /// <summary>
+    /// Adapts every session with <paramref name="steps"/> local steps and returns the scores the served list is ranked by,
+    /// for each user and candidate item: row-major [users x candidates]; candidates outside the catalogue score -infinity.
+    /// For evaluation (the top-N protocol ranks the same scores the Adapter serves).
+    /// </summary>
+    public float[] ScoreCandidates(IReadOnlyList<UserSession> sessions, int steps, IReadOnlyList<int> candidateItemIds)
+    {
+        ArgumentNullException.ThrowIfNull(sessions);
+        ArgumentNullException.ThrowIfNull(candidateItemIds);
+        if (sessions.Count == 0)
+        {
+            return [];
+        }
+
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (users, fast) = AdaptBatch(sessions, steps);
+        var rows = candidateItemIds.Select(id => Catalogue.TryGetRow(id, out int row) ? row : -1).ToArray();
+        Tensor index = tensor(rows.Select(r => (long)Math.Max(r, 0)).ToArray(), device: Device);
+        var parts = new List<Tensor>();
+        long chunk = Math.Max(1, ChunkActivations / (Catalogue.Count * Model.Network.ScoringWidth));
+        for (long start = 0; start < users.shape[0]; start += chunk)
+        {
+            long n = Math.Min(chunk, users.shape[0] - start);
+            parts.Add(Model.Network.ScoreCatalogue(projection, users.narrow(0, start, n), fast.Narrow(start, n)).index_select(1, index));
+        }
+
+        var scores = cat(parts, 0).cpu().data<float>().ToArray();
+        for (int c = 0; c < rows.Length; c++)
+        {
+            if (rows[c] < 0)
+            {
+                for (int u = 0; u < sessions.Count; u++)
+                {
+                    scores[u * rows.Length + c] = float.NegativeInfinity;
+                }
+            }
+        }
+
+        return scores;
+    }
+
+    /// <summary>
     /// Adapts every session and returns each user's fast state (float32 rows of <see cref="MetaModule.FastStateSize"/>
     /// values), without scoring: what a cache of fast weights needs.
     /// </summary>

@@ -94,7 +94,13 @@ public static class RankingMetrics
 /// <param name="Mae">Mean over users of the per-user MAE.</param>
 /// <param name="Rmse">Mean over users of the per-user RMSE.</param>
 /// <param name="Ndcg3">Mean over users of the per-user nDCG@3.</param>
-public sealed record PartitionMetrics(int Users, double Mae, double Rmse, double Ndcg3);
+public sealed record PartitionMetrics(int Users, double Mae, double Rmse, double Ndcg3)
+{
+    /// <summary>The top-N protocol's figures on the same partition (<c>eval</c> fills it in; null elsewhere).</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("top_n")]
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public TopN.TopNResult? TopN { get; init; }
+}
 
 /// <summary>Accumulates per-user metrics and averages them over users (MeLU paper, Eq. 4).</summary>
 public sealed class MetricAccumulator
