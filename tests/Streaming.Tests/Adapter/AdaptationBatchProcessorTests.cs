@@ -22,6 +22,7 @@ using Streaming.Tests.Learning;
 namespace Streaming.Tests.Adapter;
 
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "Integration")]
 public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, KafkaMockClusterFixture kafka)
     : IClassFixture<RedisServerFixture>, IClassFixture<KafkaMockClusterFixture>
 {

@@ -6,6 +6,7 @@ using Streaming.Tests.Infrastructure;
 
 namespace Streaming.Tests.Cli;
 
+[Trait("Kind", "Integration")]
 public sealed class PublishConsumeCommandTests(KafkaMockClusterFixture kafka) : IClassFixture<KafkaMockClusterFixture>
 {
     [Fact]

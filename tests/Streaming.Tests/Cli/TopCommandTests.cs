@@ -16,6 +16,7 @@ namespace Streaming.Tests.Cli;
 /// <c>streaming top</c> against canned Prometheus text: two polls of an Ingest and an Adapter endpoint whose
 /// counters and histogram buckets moved by known amounts, so every percentile, mean and rate is known.
 /// </summary>
+[Trait("Kind", "Unit")]
 public sealed class TopCommandTests
 {
     // Poll 1 and poll 2 of Ingest: +2000 applied, +0 duplicate, +20 dead-lettered, +200 adapt-requests,

@@ -13,6 +13,7 @@ using Streaming.Shared.Models;
 namespace Streaming.Tests.Cli;
 
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "Unit")]
 public sealed class TrainEvalCommandTests : IDisposable
 {
     private readonly string directory = Directory.CreateTempSubdirectory("streaming-cli-").FullName;

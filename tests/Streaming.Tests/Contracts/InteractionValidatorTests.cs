@@ -3,6 +3,7 @@ using Streaming.Shared.Contracts;
 
 namespace Streaming.Tests.Contracts;
 
+[Trait("Kind", "Unit")]
 public sealed class InteractionValidatorTests
 {
     private static readonly InteractionValidator Validator = new(new ValidationRules(), item => item is >= 1 and <= 100);

@@ -3,6 +3,7 @@ using Xunit;
 
 namespace Streaming.Tests.Data;
 
+[Trait("Kind", "Unit")]
 public sealed class DatasetLoaderTests
 {
     private const string InterHeader = "user_id:token\titem_id:token\trating:float";

@@ -2,6 +2,7 @@ using Streaming.Shared.Data;
 
 namespace Streaming.Tests.Data;
 
+[Trait("Kind", "Unit")]
 public sealed class LiveCatalogueTests : IDisposable
 {
     private const string Header = "item_id:token\tmovie_title:token_seq\trelease_year:token\tgenre:token_seq";

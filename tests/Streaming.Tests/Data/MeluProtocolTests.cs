@@ -3,6 +3,7 @@ using Xunit;
 
 namespace Streaming.Tests.Data;
 
+[Trait("Kind", "Unit")]
 public sealed class MeluProtocolTests
 {
     private static readonly ProtocolOptions Options = ProtocolOptions.Default;

@@ -45,6 +45,7 @@ public sealed class MovieLensFixture
     }
 }
 
+[Trait("Kind", "Unit")]
 public sealed class MovieLensTests(MovieLensFixture fixture) : IClassFixture<MovieLensFixture>
 {
     [Fact]

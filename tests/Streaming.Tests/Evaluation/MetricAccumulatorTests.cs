@@ -2,6 +2,7 @@ using Streaming.Shared.Evaluation;
 
 namespace Streaming.Tests.Evaluation;
 
+[Trait("Kind", "Unit")]
 public sealed class MetricAccumulatorTests
 {
     [Fact]

@@ -4,6 +4,7 @@ using Xunit;
 
 namespace Streaming.Tests.Evaluation;
 
+[Trait("Kind", "Unit")]
 public sealed class MetricsTests
 {
     [Fact]

@@ -3,6 +3,7 @@ using Xunit;
 
 namespace Streaming.Tests.Evaluation;
 
+[Trait("Kind", "Unit")]
 public sealed class SpdInverseTests
 {
     [Fact]

@@ -15,6 +15,7 @@ namespace Streaming.Tests.Evaluation;
 /// tasks (seed 1: support and query, as the meta-model trains), evaluated on the test users' two partitions (seed 1).
 /// Writes the table to <c>artifacts/measurements/topn-baselines.md</c>.
 /// </summary>
+[Trait("Kind", "Unit")]
 public sealed class TopNBaselineMeasurement(MovieLensFixture movieLens) : IClassFixture<MovieLensFixture>
 {
     [Fact(Explicit = true)]

@@ -4,6 +4,7 @@ using Xunit;
 
 namespace Streaming.Tests.Evaluation;
 
+[Trait("Kind", "Unit")]
 public sealed class TopNBaselineTests
 {
     // Items 10 (A), 20 (B), 30 (C) with interactions; 40 (D) in the catalogue only.

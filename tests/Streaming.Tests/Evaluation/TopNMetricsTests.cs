@@ -5,6 +5,7 @@ using Xunit;
 
 namespace Streaming.Tests.Evaluation;
 
+[Trait("Kind", "Unit")]
 public sealed class TopNMetricsTests
 {
     private static readonly HashSet<int> Relevant = [2, 5, 9];

@@ -8,6 +8,7 @@ using Streaming.Tests.Infrastructure;
 namespace Streaming.Tests.Ingest;
 
 /// <summary>The Ingest service as a separate process, against the Kafka mock cluster and a private redis-server.</summary>
+[Trait("Kind", "EndToEnd")]
 public sealed class IngestProcessTests(RedisServerFixture redis, KafkaMockClusterFixture kafka)
     : IClassFixture<RedisServerFixture>, IClassFixture<KafkaMockClusterFixture>
 {

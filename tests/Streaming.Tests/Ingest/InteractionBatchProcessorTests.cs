@@ -9,6 +9,7 @@ using Streaming.Tests.Infrastructure;
 
 namespace Streaming.Tests.Ingest;
 
+[Trait("Kind", "Integration")]
 public sealed class InteractionBatchProcessorTests(RedisServerFixture redis, KafkaMockClusterFixture kafka)
     : IClassFixture<RedisServerFixture>, IClassFixture<KafkaMockClusterFixture>
 {

@@ -11,6 +11,7 @@ using Streaming.Tests.Infrastructure;
 namespace Streaming.Tests.Ingest;
 
 /// <summary>Its own redis-server (the test stops it), so no other test sees the outage.</summary>
+[Trait("Kind", "Integration")]
 public sealed class RedisOutageTests(RedisServerFixture redis, KafkaMockClusterFixture kafka)
     : IClassFixture<RedisServerFixture>, IClassFixture<KafkaMockClusterFixture>
 {

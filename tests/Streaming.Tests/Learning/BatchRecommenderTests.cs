@@ -13,6 +13,7 @@ using Streaming.Shared.Models;
 namespace Streaming.Tests.Learning;
 
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "Unit")]
 public sealed class BatchRecommenderTests
 {
     [Theory]

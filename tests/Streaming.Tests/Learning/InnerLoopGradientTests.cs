@@ -10,6 +10,7 @@ namespace Streaming.Tests.Learning;
 
 /// <summary>Gradient checks: the hand-written batched backward and the second-order meta-gradient against autograd.</summary>
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "Unit")]
 public sealed class InnerLoopGradientTests
 {
     private static readonly int[] VocabularySizes = [6, 19, 30, 40, 3, 8, 22, 12];

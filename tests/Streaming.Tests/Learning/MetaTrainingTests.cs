@@ -15,6 +15,7 @@ using static TorchSharp.torch;
 namespace Streaming.Tests.Learning;
 
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "Unit")]
 public sealed class MetaTrainingTests
 {
     [Fact]

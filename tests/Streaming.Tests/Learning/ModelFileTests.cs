@@ -12,6 +12,7 @@ using static TorchSharp.torch;
 namespace Streaming.Tests.Learning;
 
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "Unit")]
 public sealed class ModelFileTests : IDisposable
 {
     private readonly string directory = Directory.CreateTempSubdirectory("streaming-model-").FullName;

@@ -16,6 +16,7 @@ namespace Streaming.Tests.Learning;
 
 /// <summary>Short runs on the real MovieLens-1M copy (skipped, saying so, where it is absent outside CI).</summary>
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "Unit")]
 public sealed class MovieLensLearningTests(MovieLensFixture fixture) : IClassFixture<MovieLensFixture>
 {
     [Fact]

@@ -5,6 +5,7 @@ using Streaming.Tests.Registry;
 namespace Streaming.Tests.MetaTrainer;
 
 /// <summary>The gate on model files written byte by byte (no TorchSharp), with figures chosen by the test.</summary>
+[Trait("Kind", "Unit")]
 public sealed class CandidateGateTests
 {
     private static readonly MetaTrainerOptions Options = new() { Registry = "unused", Catalogue = "synthetic", MinEvaluationUsers = 100, MaxMaeRegression = 0.005, MaxNdcgRegression = 0.005 };

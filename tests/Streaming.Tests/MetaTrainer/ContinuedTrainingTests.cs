@@ -14,6 +14,7 @@ using static TorchSharp.torch;
 namespace Streaming.Tests.MetaTrainer;
 
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "Unit")]
 public sealed class ContinuedTrainingTests
 {
     private static readonly RatingsDataset Data = LearningFixtures.Synthetic();

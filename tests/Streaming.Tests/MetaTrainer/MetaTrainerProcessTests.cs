@@ -15,6 +15,7 @@ namespace Streaming.Tests.MetaTrainer;
 
 /// <summary>The MetaTrainer as its own process (<c>--once</c>, as a CronJob runs it), against a private redis-server.</summary>
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "EndToEnd")]
 public sealed class MetaTrainerProcessTests(RedisServerFixture redis, ParentModelFixture parent)
     : IClassFixture<RedisServerFixture>, IClassFixture<ParentModelFixture>, IDisposable
 {

@@ -7,6 +7,7 @@ using Streaming.Tests.Infrastructure;
 namespace Streaming.Tests.MetaTrainer;
 
 /// <summary>Periodic mode on a fake clock: runs that end before training (no sessions), so no TorchSharp is needed.</summary>
+[Trait("Kind", "Integration")]
 public sealed class MetaTrainerWorkerTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IDisposable
 {
     private readonly string directory = Directory.CreateTempSubdirectory("streaming-metatrainer-worker-").FullName;

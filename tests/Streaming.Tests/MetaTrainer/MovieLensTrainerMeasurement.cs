@@ -21,6 +21,7 @@ namespace Streaming.Tests.MetaTrainer;
 /// settings, and records the run in the registry's <c>runs/</c> folder.
 /// </summary>
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "Integration")]
 public sealed class MovieLensTrainerMeasurement(RedisServerFixture redis, MovieLensFixture movieLens)
     : IClassFixture<RedisServerFixture>, IClassFixture<MovieLensFixture>
 {

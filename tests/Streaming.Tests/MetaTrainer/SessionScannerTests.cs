@@ -6,6 +6,7 @@ using Streaming.Tests.Infrastructure;
 namespace Streaming.Tests.MetaTrainer;
 
 /// <summary>Sampling sessions from a real redis-server (unique key prefix per test, so tests run in parallel).</summary>
+[Trait("Kind", "Integration")]
 public sealed class SessionScannerTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static readonly DateTimeOffset Now = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);

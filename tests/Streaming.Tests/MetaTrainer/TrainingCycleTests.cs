@@ -16,6 +16,7 @@ namespace Streaming.Tests.MetaTrainer;
 
 /// <summary>Whole trainer runs against a real redis-server session store and a directory registry.</summary>
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "Integration")]
 public sealed class TrainingCycleTests(RedisServerFixture redis, ParentModelFixture parent)
     : IClassFixture<RedisServerFixture>, IClassFixture<ParentModelFixture>, IDisposable
 {

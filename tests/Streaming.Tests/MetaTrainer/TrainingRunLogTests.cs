@@ -4,6 +4,7 @@ using Streaming.Tests.Infrastructure;
 namespace Streaming.Tests.MetaTrainer;
 
 /// <summary>The run log next to both registry stores.</summary>
+[Trait("Kind", "Integration")]
 public sealed class TrainingRunLogTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IDisposable
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);

@@ -6,6 +6,7 @@ using Streaming.Tests.Registry;
 namespace Streaming.Tests.Models;
 
 /// <summary>The torch-free model file reader: crafted files are refused with a reason before anything large is allocated.</summary>
+[Trait("Kind", "Unit")]
 public sealed class ModelFileFormatTests
 {
     private static readonly ParameterInfo[] Expected = [new("w", [3, 4])];

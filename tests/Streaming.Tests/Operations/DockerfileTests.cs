@@ -103,6 +103,7 @@ public sealed partial class Dockerfile
 /// The images are simple and right without running Docker: Ubuntu 24.04 bases (GLIBCXX_3.4.32, no patching),
 /// the TorchDevice switch, a non-root user, and entry points that are the projects' own assemblies.
 /// </summary>
+[Trait("Kind", "Operations")]
 public sealed class DockerfileTests
 {
     private const string Sdk = "mcr.microsoft.com/dotnet/sdk:10.0-noble";

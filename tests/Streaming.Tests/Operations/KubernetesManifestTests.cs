@@ -1,6 +1,7 @@
 namespace Streaming.Tests.Operations;
 
 /// <summary>Every overlay renders with <c>kubectl kustomize</c> and validates offline against the API schemas.</summary>
+[Trait("Kind", "Operations")]
 public sealed class KubernetesManifestTests
 {
     public static TheoryData<string> Overlays() => new(RenderedOverlay.Overlays);

@@ -13,6 +13,7 @@ namespace Streaming.Tests.Operations;
 /// service binds, every required option is set, the values pass the service's own start-up validation, and
 /// the pieces that must agree (KEDA triggers, topics, probes, shutdown, GPUs, images) do.
 /// </summary>
+[Trait("Kind", "Operations")]
 public sealed class ManifestConfigurationTests
 {
     /// <summary>Variables for the runtime rather than the options classes, each with the reason it is set.</summary>

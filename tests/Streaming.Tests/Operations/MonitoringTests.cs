@@ -8,6 +8,7 @@ namespace Streaming.Tests.Operations;
 /// The alerts, the dashboard and <c>streaming top</c> use only metrics (and labels) that the code defines, and
 /// they cover what operations needs: adaptation latency against the SLO, dead letters, lag, refused models.
 /// </summary>
+[Trait("Kind", "Operations")]
 public sealed partial class MonitoringTests
 {
     /// <summary>Labels Prometheus attaches to every scraped series (ServiceMonitor / PodMonitor targets).</summary>

@@ -48,6 +48,7 @@ public sealed class ServedModelFixture : IDisposable
 
 /// <summary>Ingest and Adapter as separate processes, against the Kafka mock cluster and a private redis-server.</summary>
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "EndToEnd")]
 public sealed class PipelineProcessTests(RedisServerFixture redis, KafkaMockClusterFixture kafka, ServedModelFixture model)
     : IClassFixture<RedisServerFixture>, IClassFixture<KafkaMockClusterFixture>, IClassFixture<ServedModelFixture>
 {

@@ -2,6 +2,7 @@ using Streaming.Shared.Registry;
 
 namespace Streaming.Tests.Registry;
 
+[Trait("Kind", "Unit")]
 public sealed class CanarySplitTests
 {
     private static readonly string[] Users = Enumerable.Range(0, 20_000).Select(i => $"u-{i}").ToArray();

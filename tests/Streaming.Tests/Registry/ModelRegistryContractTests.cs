@@ -367,6 +367,7 @@ public abstract class ModelRegistryContractTests
     }
 }
 
+[Trait("Kind", "Unit")]
 public sealed class FileSystemModelRegistryTests : ModelRegistryContractTests, IDisposable
 {
     private readonly string directory = Directory.CreateTempSubdirectory("streaming-registry-").FullName;
@@ -416,6 +417,7 @@ public sealed class FileSystemModelRegistryTests : ModelRegistryContractTests, I
     }
 }
 
+[Trait("Kind", "Integration")]
 public sealed class RedisModelRegistryTests(Infrastructure.RedisServerFixture redis) : ModelRegistryContractTests, IClassFixture<Infrastructure.RedisServerFixture>
 {
     protected override IModelRegistry CreateRegistry() => new RedisModelRegistry(redis.Require(), "models-" + Guid.NewGuid().ToString("N")[..12], Time);

@@ -2,6 +2,7 @@ using Streaming.Shared.Registry;
 
 namespace Streaming.Tests.Registry;
 
+[Trait("Kind", "Unit")]
 public sealed class ModelRegistryFactoryTests
 {
     [Fact]

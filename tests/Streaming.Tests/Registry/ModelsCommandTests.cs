@@ -7,6 +7,7 @@ using Streaming.Tests.Infrastructure;
 namespace Streaming.Tests.Registry;
 
 /// <summary><c>streaming models ...</c> run in-process, through the parser, as a user types them.</summary>
+[Trait("Kind", "Integration")]
 public sealed class ModelsCommandTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IDisposable
 {
     private readonly string directory = Directory.CreateTempSubdirectory("streaming-models-cli-").FullName;

@@ -11,6 +11,7 @@ using Streaming.Shared.Registry;
 
 namespace Streaming.Tests.Registry;
 
+[Trait("Kind", "Unit")]
 public sealed class PromotionGateTests
 {
     [Theory]

@@ -16,6 +16,7 @@ namespace Streaming.Tests.Registry;
 
 /// <summary>Real models (TorchSharp) through the registry: what <c>train --registry</c> pushes, an Adapter can load.</summary>
 [Collection(TorchCollection.Name)]
+[Trait("Kind", "Unit")]
 public sealed class RegistryModelLoadTests : IDisposable
 {
     private readonly string directory = Directory.CreateTempSubdirectory("streaming-registry-torch-").FullName;
@@ -69,7 +70,7 @@ public sealed class RegistryModelLoadTests : IDisposable
         using var loaded = MetaModel.Load(path, CPU);
         Assert.Equal(loaded.Manifest.WeightsSha256, inspected.WeightsSha256);
         Assert.Equal(loaded.Manifest.Hyperparameters, inspected.Hyperparameters);
-        Assert.Equal(loaded.Network.named_parameters().Select(p => p.name), inspected.Parameters.Select(p => p.Name));
+        Assert.Equal(loaded.Module.named_parameters().Select(p => p.name), inspected.Parameters.Select(p => p.Name));
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using Streaming.Tests.Infrastructure;
 
 namespace Streaming.Tests.Sessions;
 
+[Trait("Kind", "Integration")]
 public sealed class FastWeightCacheTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     [Fact]

@@ -4,6 +4,7 @@ using Streaming.Tests.Infrastructure;
 
 namespace Streaming.Tests.Sessions;
 
+[Trait("Kind", "Integration")]
 public sealed class SessionStoreTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);

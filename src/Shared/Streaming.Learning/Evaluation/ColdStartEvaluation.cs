@@ -220,6 +220,12 @@ public static class ColdStartEvaluation
             }
         }
 
+        // What a user below the few-shot threshold is shown (evidence candidates, then popular items), judged the same way.
+        if (model.Manifest.Onboarding is { } onboarding)
+        {
+            baselines["onboarding_list"] = new PartitionPair(BaselineMetrics.Of(topN.Evaluate(new OnboardingList(onboarding), existing, existingCandidates)), null);
+        }
+
         foreach (var baseline in new ITopNRecommender[] { new RandomRecommender(options.Seed), new ContentKnnRecommender() })
         {
             baselines[baseline.Name] = new PartitionPair(null, BaselineMetrics.Of(topN.FitAndEvaluate(baseline, fit, fresh, freshCandidates)));
@@ -308,5 +314,31 @@ public static class ColdStartEvaluation
 
         rates.Value = best;
         return (new PartitionPair(BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, steps)), BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, steps))), best);
+    }
+
+    /// <summary>The model's onboarding list as a recommender: evidence candidates first, then popular items, the same for every user.</summary>
+    private sealed class OnboardingList(OnboardingItems items) : ITopNRecommender
+    {
+        private readonly Dictionary<int, float> rank = items.Evidence.Concat(items.Popular)
+            .Select(s => s.ItemId).Distinct()
+            .Select((id, i) => (id, score: -(float)i))
+            .ToDictionary(x => x.id, x => x.score);
+
+        public string Name => "onboarding_list";
+
+        public void Fit(TopNTrainingData train)
+        {
+        }
+
+        public void Score(IReadOnlyList<UserTask> users, ReadOnlySpan<int> candidateItemIds, Span<float> scores)
+        {
+            for (int u = 0; u < users.Count; u++)
+            {
+                for (int c = 0; c < candidateItemIds.Length; c++)
+                {
+                    scores[(u * candidateItemIds.Length) + c] = rank.GetValueOrDefault(candidateItemIds[c], float.NegativeInfinity);
+                }
+            }
+        }
     }
 }

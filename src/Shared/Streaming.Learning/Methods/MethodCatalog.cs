@@ -16,6 +16,7 @@ public static class MethodCatalog
         new FoMaml(),
         new MetaSgd(),
         new Lslr(),
+        new Anil(),
     ];
 
     private static readonly Dictionary<string, Func<Hyperparameters, FeatureSpace, MetaNetwork>> Networks = new(StringComparer.Ordinal)
