@@ -1,6 +1,4 @@
 using Confluent.Kafka;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Streaming.Adapter.Models;
 using Streaming.Adapter.Processing;

@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.Builder;
 using Streaming.Adapter;
 using Streaming.Shared.Hosting;
 

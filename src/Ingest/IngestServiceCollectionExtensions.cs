@@ -1,6 +1,4 @@
 using Confluent.Kafka;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Polly.Registry;
 using Streaming.Ingest.Processing;

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using Confluent.Kafka;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Streaming.Ingest.Processing;
 using Streaming.Shared.Hosting;

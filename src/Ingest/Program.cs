@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.Builder;
 using Streaming.Ingest;
 using Streaming.Shared.Hosting;
 

@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.Builder;
 using Streaming.MetaTrainer;
 using Streaming.Shared.Hosting;
 

@@ -1,17 +1,9 @@
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Streaming.Shared.Data;
 using Streaming.Shared.Hosting;
 using Streaming.Learning;
-using Streaming.Learning.Evaluation;
-using Streaming.Learning.Inputs;
-using Streaming.Learning.Methods;
 using Streaming.Learning.Models;
-using Streaming.Learning.Networks;
 using Streaming.Learning.Serving;
-using Streaming.Learning.Training;
-using Streaming.Shared.Models;
 
 namespace Streaming.Adapter.Models;
 

@@ -1,8 +1,6 @@
 using System.Text.Json;
 using System.Threading.Channels;
 using Confluent.Kafka;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Messaging;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Confluent.Kafka;
 using Polly;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Messaging;

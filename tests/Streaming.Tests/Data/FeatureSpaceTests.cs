@@ -1,5 +1,4 @@
 using Streaming.Shared.Data;
-using Xunit;
 
 namespace Streaming.Tests.Data;
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Streaming.Shared.Data;
 using Streaming.Shared.Evaluation;
-using Xunit;
 
 namespace Streaming.Tests.Data;
 

@@ -1,5 +1,4 @@
 using Streaming.Shared.Evaluation.TopN;
-using Xunit;
 
 namespace Streaming.Tests.Evaluation;
 

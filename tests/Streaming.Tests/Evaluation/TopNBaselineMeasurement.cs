@@ -4,7 +4,6 @@ using System.Text;
 using Streaming.Shared.Data;
 using Streaming.Shared.Evaluation.TopN;
 using Streaming.Tests.Data;
-using Xunit;
 
 namespace Streaming.Tests.Evaluation;
 

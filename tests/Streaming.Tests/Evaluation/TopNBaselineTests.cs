@@ -1,6 +1,5 @@
 using Streaming.Shared.Data;
 using Streaming.Shared.Evaluation.TopN;
-using Xunit;
 
 namespace Streaming.Tests.Evaluation;
 

@@ -1,7 +1,6 @@
 using Streaming.Shared.Data;
 using Streaming.Shared.Evaluation;
 using Streaming.Shared.Evaluation.TopN;
-using Xunit;
 
 namespace Streaming.Tests.Evaluation;
 

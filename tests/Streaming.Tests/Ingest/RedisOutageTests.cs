@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Polly;
-using Streaming.Ingest;
 using Streaming.Ingest.Processing;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Hosting;

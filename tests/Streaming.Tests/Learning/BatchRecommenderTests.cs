@@ -1,13 +1,8 @@
 using Streaming.Learning.Networks.Melu;
 using Streaming.Shared.Data;
-using Streaming.Learning;
-using Streaming.Learning.Evaluation;
 using Streaming.Learning.Inputs;
-using Streaming.Learning.Methods;
 using Streaming.Learning.Models;
-using Streaming.Learning.Networks;
 using Streaming.Learning.Serving;
-using Streaming.Learning.Training;
 using Streaming.Shared.Models;
 
 namespace Streaming.Tests.Learning;

@@ -3,7 +3,6 @@ using Streaming.Learning.Networks;
 using Streaming.Learning.Networks.Melu;
 using Streaming.Learning.Inputs;
 using Streaming.Shared.Models;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Streaming.Tests.Learning;

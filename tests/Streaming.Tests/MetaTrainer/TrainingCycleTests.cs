@@ -1,13 +1,5 @@
 using Streaming.MetaTrainer;
-using Streaming.Learning;
-using Streaming.Learning.Evaluation;
-using Streaming.Learning.Inputs;
-using Streaming.Learning.Methods;
 using Streaming.Learning.Models;
-using Streaming.Learning.Networks;
-using Streaming.Learning.Serving;
-using Streaming.Learning.Training;
-using Streaming.Shared.Models;
 using Streaming.Shared.Registry;
 using Streaming.Tests.Infrastructure;
 using static TorchSharp.torch;

@@ -5,14 +5,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Streaming.Shared.Evaluation;
-using Streaming.Learning;
-using Streaming.Learning.Evaluation;
-using Streaming.Learning.Inputs;
-using Streaming.Learning.Methods;
-using Streaming.Learning.Models;
-using Streaming.Learning.Networks;
-using Streaming.Learning.Serving;
-using Streaming.Learning.Training;
 using Streaming.Shared.Models;
 
 namespace Streaming.Tests.Registry;

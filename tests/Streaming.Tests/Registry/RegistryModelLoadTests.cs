@@ -1,11 +1,6 @@
 using Streaming.Cli.Commands;
-using Streaming.Learning;
-using Streaming.Learning.Evaluation;
-using Streaming.Learning.Inputs;
 using Streaming.Learning.Methods;
 using Streaming.Learning.Models;
-using Streaming.Learning.Networks;
-using Streaming.Learning.Serving;
 using Streaming.Learning.Training;
 using Streaming.Shared.Models;
 using Streaming.Shared.Registry;

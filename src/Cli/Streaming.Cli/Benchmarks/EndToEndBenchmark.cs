@@ -3,14 +3,7 @@ using Streaming.Local;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Data;
 using Streaming.Learning;
-using Streaming.Learning.Evaluation;
-using Streaming.Learning.Inputs;
-using Streaming.Learning.Methods;
-using Streaming.Learning.Models;
-using Streaming.Learning.Networks;
-using Streaming.Learning.Serving;
 using Streaming.Learning.Training;
-using Streaming.Shared.Models;
 
 namespace Streaming.Cli.Benchmarks;
 

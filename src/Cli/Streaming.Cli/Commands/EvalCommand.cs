@@ -4,12 +4,7 @@ using Spectre.Console;
 using Streaming.Shared.Evaluation;
 using Streaming.Learning;
 using Streaming.Learning.Evaluation;
-using Streaming.Learning.Inputs;
-using Streaming.Learning.Methods;
 using Streaming.Learning.Models;
-using Streaming.Learning.Networks;
-using Streaming.Learning.Serving;
-using Streaming.Learning.Training;
 using Streaming.Shared.Models;
 
 namespace Streaming.Cli.Commands;

@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Text.Json;
 using Confluent.Kafka;
 using Streaming.Shared.Contracts;
-using Streaming.Shared.Data;
 
 namespace Streaming.Cli.Commands;
 

@@ -1,5 +1,4 @@
 using Streaming.Shared.Data;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Streaming.Learning.Methods;

@@ -1,5 +1,3 @@
-using Streaming.Learning.Inputs;
-using Streaming.Shared.Models;
 using static TorchSharp.torch;
 
 namespace Streaming.Learning.Networks;

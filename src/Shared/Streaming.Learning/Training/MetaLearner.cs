@@ -1,6 +1,5 @@
 using Streaming.Shared.Data;
 using Streaming.Shared.Evaluation;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Streaming.Learning.Training;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Streaming.Shared.Data;
 
 namespace Streaming.Shared.Contracts;
 

@@ -1,4 +1,3 @@
-using Streaming.Shared.Messaging;
 using Confluent.Kafka;
 
 namespace Streaming.Shared.Messaging;

@@ -83,10 +83,6 @@ public sealed record Hyperparameters
     /// <summary>Initial value of the output bias: the mean training rating, so training starts near the right scale.</summary>
     public float RatingMean { get; init; } = 3.6f;
 
-    /// <summary>Number of input features of the decision network: 4 item and 4 user embeddings.</summary>
-    [JsonIgnore]
-    public int InputDim => 8 * EmbeddingDim;
-
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid field.</summary>
     public void Validate()
     {

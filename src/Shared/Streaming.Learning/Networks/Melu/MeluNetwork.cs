@@ -1,6 +1,3 @@
-using Streaming.Learning.Inputs;
-using Streaming.Shared.Models;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
