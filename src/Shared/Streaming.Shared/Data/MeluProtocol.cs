@@ -184,16 +184,6 @@ public static class MeluProtocol
         return result;
     }
 
-    /// <summary>
-    /// SplitMix64 finaliser: a well-mixed, platform-independent seed per (seed, user), unlike HashCode.Combine,
-    /// which is randomised per process.
-    /// </summary>
-    public static int UserSeed(int seed, int userId)
-    {
-        var z = ((ulong)(uint)seed << 32 | (uint)userId) + 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        z ^= z >> 31;
-        return (int)(z & 0x7FFFFFFF);
-    }
+    /// <summary>The per-user shuffle seed (<see cref="StableHash.Seed"/>).</summary>
+    public static int UserSeed(int seed, int userId) => StableHash.Seed(seed, userId);
 }

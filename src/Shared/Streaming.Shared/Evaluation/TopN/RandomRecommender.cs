@@ -25,18 +25,9 @@ public sealed class RandomRecommender(int seed = 1) : ITopNRecommender
             var userKey = ((ulong)(uint)seed << 32) | (uint)users[u].UserId;
             for (var c = 0; c < candidateItemIds.Length; c++)
             {
-                var h = Mix(Mix(userKey) ^ (uint)candidateItemIds[c]);
+                var h = StableHash.Mix(StableHash.Mix(userKey) ^ (uint)candidateItemIds[c]);
                 scores[(u * candidateItemIds.Length) + c] = (h >> 40) / (float)(1 << 24);
             }
         }
-    }
-
-    // SplitMix64 finaliser: well mixed and platform-independent.
-    private static ulong Mix(ulong z)
-    {
-        z += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
     }
 }
