@@ -65,8 +65,11 @@ public static class InnerLoop
         // so the result is a constant; second order keeps the graph so the meta-gradient flows through it.
         using var enabled = enable_grad();
         var at = secondOrder && fast.Values.All(t => t.requires_grad) ? fast : fast.Select((_, t) => t.detach().requires_grad_());
-        Tensor loss = model.Loss.PerUser(network.Forward(supportItems, users, at).Prediction, support).sum();
-        var g = torch.autograd.grad([loss], at.Values.ToArray(), create_graph: secondOrder && at == fast, allow_unused: true);
+        Tensor loss = model.Loss.PerUser(network.Forward(supportItems, users, at), support).sum();
+        // Second order keeps the graph too (PyTorch's retain_graph defaults to create_graph; TorchSharp's does not):
+        // the outer backward passes through this step's forward nodes again.
+        bool keep = secondOrder && at == fast;
+        var g = torch.autograd.grad([loss], at.Values.ToArray(), retain_graph: keep, create_graph: keep, allow_unused: true);
         return new FastWeights(fast.Spec, g.Select((t, i) => t ?? zeros_like(at.Values[i])).ToArray());
     }
 }

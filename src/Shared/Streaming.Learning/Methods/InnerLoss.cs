@@ -12,7 +12,17 @@ public abstract class InnerLoss(string name) : nn.Module(name)
     public abstract Tensor PerUser(Tensor prediction, SupportTargets targets);
 
     /// <summary>
-    /// d(sum over users of <see cref="PerUser"/>)/dprediction in closed form, [users, positions], for networks with a
+    /// Each user's loss, [users], from a whole forward pass: what the inner and outer loops call. The default reads
+    /// only the predicted ratings; a ranking loss overrides it to read the scores a <see cref="Networks.RankingPass"/> adds.
+    /// </summary>
+    public virtual Tensor PerUser(Networks.NetworkPass pass, SupportTargets targets)
+    {
+        ArgumentNullException.ThrowIfNull(pass);
+        return PerUser(pass.Prediction, targets);
+    }
+
+    /// <summary>
+    /// d(sum over users of <see cref="PerUser(Tensor, SupportTargets)"/>)/dprediction in closed form, [users, positions], for networks with a
     /// hand-written backward; null when only autograd can tell (then the inner loop differentiates the loss itself).
     /// </summary>
     public virtual Tensor? PredictionGradient(Tensor prediction, SupportTargets targets) => null;

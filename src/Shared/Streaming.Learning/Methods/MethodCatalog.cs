@@ -1,4 +1,5 @@
 using Streaming.Learning.Networks.Melu;
+using Streaming.Learning.Networks.TwoTower;
 using Streaming.Shared.Data;
 
 namespace Streaming.Learning.Methods;
@@ -17,11 +18,13 @@ public static class MethodCatalog
         new MetaSgd(),
         new Lslr(),
         new Anil(),
+        new MetaSgdRanking(),
     ];
 
     private static readonly Dictionary<string, Func<Hyperparameters, FeatureSpace, MetaNetwork>> Networks = new(StringComparer.Ordinal)
     {
         [MeluNetwork.Name] = (hyper, features) => new MeluNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray()),
+        [TwoTowerNetwork.Name] = (hyper, features) => new TwoTowerNetwork(hyper, features),
     };
 
     /// <summary>Every registered method name, in registration order.</summary>

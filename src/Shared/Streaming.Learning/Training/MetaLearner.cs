@@ -137,5 +137,5 @@ public sealed class MetaLearner : IDisposable
         all.index_select(0, rows.flatten()).reshape(rows.shape[0], rows.shape[1], -1);
 
     private Tensor QueryLoss(Tensor query, Tensor users, TaskBatch batch, FastWeights fast) =>
-        Module.Loss.PerUser(Module.Network.Forward(query, users, fast).Prediction, batch.QueryTargets).mean();
+        Module.Loss.PerUser(Module.Network.Forward(query, users, fast), batch.QueryTargets).mean();
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 
 namespace Streaming.Shared.Data;
@@ -15,12 +16,26 @@ public sealed class FeatureSpace
 
     private const int FormatVersion = 1;
 
+    // The JSON name of the item-identity vocabulary (optional in the file: older files hold none).
+    private const string ItemIdName = "item";
+
     private static readonly string[] Names = ["rate", "genre", "director", "actor", "gender", "age", "occupation", "zip"];
 
-    private FeatureSpace(IReadOnlyList<FeatureVocabulary> vocabularies)
+    private FeatureSpace(IReadOnlyList<FeatureVocabulary> vocabularies, FeatureVocabulary? itemIds = null)
     {
         Vocabularies = vocabularies;
+        ItemIds = itemIds ?? new FeatureVocabulary(ItemIdName, []);
     }
+
+    /// <summary>
+    /// The identities of the training items (item ids as invariant strings), for networks with an item-id embedding
+    /// (<c>NetworkInputs.ItemIdentity</c>); any other item, a new one in particular, maps to "unknown". Not part of
+    /// <see cref="Vocabularies"/>, whose eight MeLU features keep their order. Empty for a space saved without it.
+    /// </summary>
+    public FeatureVocabulary ItemIds { get; }
+
+    /// <summary>The item-identity index of <paramref name="itemId"/> (<see cref="FeatureVocabulary.Unknown"/> when not a training item).</summary>
+    public int ItemIdIndex(int itemId) => ItemIds.IndexOf(itemId.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>MPAA rate.</summary>
     public FeatureVocabulary Rate => Vocabularies[0];
@@ -73,7 +88,8 @@ public sealed class FeatureSpace
             FeatureVocabulary.FromObserved("age", users.Select(u => u.Age)),
             FeatureVocabulary.FromObserved("occupation", users.Select(u => u.Occupation)),
             FeatureVocabulary.FromObserved("zip", users.Select(u => ZipToken(u.Zip)), minCount),
-        ]);
+        ],
+        FeatureVocabulary.FromObserved(ItemIdName, items.Select(i => i.ItemId.ToString(CultureInfo.InvariantCulture))));
     }
 
     /// <summary>
@@ -130,6 +146,9 @@ public sealed class FeatureSpace
             vocabularies[vocabulary.Name] = vocabulary.Tokens;
         }
 
+        // Readers that predate the item-identity vocabulary ignore the extra list.
+        vocabularies[ItemIdName] = ItemIds.Tokens;
+
         return JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["version"] = FormatVersion,
@@ -167,18 +186,14 @@ public sealed class FeatureSpace
                     throw new InvalidDataException($"Feature space JSON lacks the token list of the \"{name}\" vocabulary.");
                 }
 
-                var values = new List<string>(tokens.GetArrayLength());
-                foreach (var token in tokens.EnumerateArray())
-                {
-                    values.Add(token.ValueKind == JsonValueKind.String
-                        ? token.GetString()!
-                        : throw new InvalidDataException($"Vocabulary \"{name}\" holds a non-string token ({token.ValueKind})."));
-                }
-
-                list.Add(new FeatureVocabulary(name, values));
+                list.Add(ReadVocabulary(name, tokens));
             }
 
-            return new FeatureSpace(list);
+            // Optional: files written before item identities were recorded have none (every item is then "unknown").
+            var itemIds = vocabularies.TryGetProperty(ItemIdName, out var ids) && ids.ValueKind == JsonValueKind.Array
+                ? ReadVocabulary(ItemIdName, ids)
+                : null;
+            return new FeatureSpace(list, itemIds);
         }
         catch (JsonException e)
         {
@@ -188,6 +203,19 @@ public sealed class FeatureSpace
         {
             throw new InvalidDataException($"Feature space JSON is invalid: {e.Message}", e);
         }
+    }
+
+    private static FeatureVocabulary ReadVocabulary(string name, JsonElement tokens)
+    {
+        var values = new List<string>(tokens.GetArrayLength());
+        foreach (var token in tokens.EnumerateArray())
+        {
+            values.Add(token.ValueKind == JsonValueKind.String
+                ? token.GetString()!
+                : throw new InvalidDataException($"Vocabulary \"{name}\" holds a non-string token ({token.ValueKind})."));
+        }
+
+        return new FeatureVocabulary(name, values);
     }
 
     private static MultiValuedFeature EncodeMulti(
