@@ -1,3 +1,4 @@
+using Streaming.Learning.Methods;
 using Streaming.Learning.Networks.Melu;
 using Streaming.Shared.Data;
 using Streaming.Shared.Evaluation;
@@ -83,6 +84,19 @@ public sealed class MetaTrainingTests
         Assert.Single(result.History);
         Assert.True(double.IsFinite(result.History[0].Validation.Mae));
         Assert.All(model.Network.parameters(), p => Assert.True(p.isfinite().all().item<bool>()));
+    }
+
+    [Fact]
+    public void Anil_AddedAsOneMethodClass_TrainsOnlyTheOutputLayerPerUserAndIsRecordedInTheModel()
+    {
+        var data = LearningFixtures.Synthetic(users: 200);
+        using var model = LearningFixtures.Train(data, LearningFixtures.QuickTraining("anil", FastWeightScope.All, epochs: 1)).Model;
+
+        Assert.Equal("anil", model.Manifest.Hyperparameters.Method);
+        Assert.Equal(FastWeightScope.Last, model.Manifest.Hyperparameters.Scope);
+        Assert.Equal(["W3", "b3"], model.Network.FastSpec.Slots.Select(s => s.Name));
+        Assert.Equal(17, model.Module.FastStateSize);   // Hidden2 = 16 weights and a bias
+        Assert.IsType<FixedRate>(model.Module.Rates);
     }
 
     [Theory]
