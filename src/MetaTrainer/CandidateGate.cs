@@ -32,7 +32,7 @@ public static class CandidateGate
         ArgumentNullException.ThrowIfNull(options);
         try
         {
-            MetaModel.Inspect(candidateFile, "candidate");
+            Shared.Registry.ModelInspection.Inspect(candidateFile, "candidate");
         }
         catch (InvalidDataException e)
         {

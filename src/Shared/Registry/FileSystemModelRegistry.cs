@@ -90,7 +90,7 @@ public sealed class FileSystemModelRegistry : IModelRegistry
     {
         ArgumentNullException.ThrowIfNull(modelFile);
         options ??= new ModelPushOptions();
-        var manifest = MetaModel.Inspect(modelFile, options.Source ?? "pushed model");
+        var manifest = ModelInspection.Inspect(modelFile, options.Source ?? "pushed model");
         if (options.ParentVersion is { } parent && await FindAsync(parent, cancellationToken).ConfigureAwait(false) is null)
         {
             throw ModelVersions.Unknown(parent, Description);

@@ -115,7 +115,7 @@ public sealed class RedisModelRegistry : IModelRegistry
     {
         ArgumentNullException.ThrowIfNull(modelFile);
         options ??= new ModelPushOptions();
-        var manifest = MetaModel.Inspect(modelFile, options.Source ?? "pushed model");
+        var manifest = ModelInspection.Inspect(modelFile, options.Source ?? "pushed model");
         if (options.ParentVersion is { } parent && await FindAsync(parent, cancellationToken).ConfigureAwait(false) is null)
         {
             throw ModelVersions.Unknown(parent, Description);
