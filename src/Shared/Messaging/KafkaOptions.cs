@@ -135,11 +135,6 @@ public sealed class KafkaOptions : IValidatableObject
         {
             yield return new ValidationResult($"{Section}:{nameof(SaslUsername)}/{nameof(SaslPassword)} need {Section}:{nameof(SecurityProtocol)} sasl_ssl (or sasl_plaintext)", [nameof(SecurityProtocol)]);
         }
-
-        if (SslCaLocation.Length > 0 && !File.Exists(SslCaLocation))
-        {
-            yield return new ValidationResult($"{Section}:{nameof(SslCaLocation)} '{SslCaLocation}' does not exist", [nameof(SslCaLocation)]);
-        }
     }
 
     private static readonly Dictionary<string, SecurityProtocol> Protocols = new(StringComparer.OrdinalIgnoreCase)

@@ -82,9 +82,9 @@ public sealed class RedisOptions : IValidatableObject
             yield return new ValidationResult($"{Section}:{nameof(Password)} is required when {Section}:{nameof(User)} is set", [nameof(Password)]);
         }
 
-        if (TlsCaLocation.Length > 0 && (!Tls || !File.Exists(TlsCaLocation)))
+        if (TlsCaLocation.Length > 0 && !Tls)
         {
-            yield return new ValidationResult($"{Section}:{nameof(TlsCaLocation)} '{TlsCaLocation}' needs {Section}:{nameof(Tls)} true and an existing file", [nameof(TlsCaLocation)]);
+            yield return new ValidationResult($"{Section}:{nameof(TlsCaLocation)} needs {Section}:{nameof(Tls)} true", [nameof(TlsCaLocation)]);
         }
     }
 }
