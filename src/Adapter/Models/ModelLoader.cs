@@ -74,10 +74,16 @@ public sealed partial class ModelLoader(
             {
                 // A changed catalogue is prepared into every served model again (the old set serves meanwhile).
                 bool catalogueChanged = RefreshCatalogue();
-                if (await source.CurrentAsync(stoppingToken).ConfigureAwait(false) is { } assignment
-                    && (catalogueChanged || (assignment != served && assignment != refused)))
+                var assignment = await source.CurrentAsync(stoppingToken).ConfigureAwait(false);
+                if (assignment is not null && (catalogueChanged || (assignment != served && assignment != refused)))
                 {
                     await LoadAsync(assignment, stoppingToken, reuseLoaded: !catalogueChanged).ConfigureAwait(false);
+                }
+                else if (assignment is not null && assignment == served)
+                {
+                    // The routing came back to what serves (a rollback to the version a refusal fell back to).
+                    health.NotDegraded();
+                    AdapterMetrics.ModelDegraded.Set(0);
                 }
             }
             catch (InvalidDataException e)

@@ -182,9 +182,10 @@ public sealed partial class BatchConsumeLoop(ConsumerConfig config, string topic
             {
                 consumer.StoreOffset(last);
             }
-            catch (KafkaException e) when (e.Error.Code == ErrorCode.Local_State)
+            catch (KafkaException e) when (!e.Error.IsFatal)
             {
-                LogNotOwned(last.TopicPartition.ToString());
+                // Local_State: revoked between the handler and here (librdkafka refuses offsets of unassigned partitions).
+                LogNotOwned($"{last.TopicPartition} ({e.Error.Reason})");
             }
         }
     }

@@ -101,9 +101,10 @@ public sealed class IngestFaultTests(RedisServerFixture redis, KafkaMockClusterF
         var connection = redis.Require();
         string run = Guid.NewGuid().ToString("N")[..8];
         var environment = PipelineEnvironment.For(run, kafka, redis);
-        // Small, slow batches: many batches are in flight when partitions move.
-        environment["Ingest__MaxBatchSize"] = "50";
-        environment["Ingest__MaxBatchWaitMs"] = "50";
+        // Batches gathered for 1.5 s: a rebalance (a join, a leave) nearly always revokes a partition whose
+        // messages are in the batch being gathered, whose offset must then not be stored.
+        environment["Ingest__MaxBatchSize"] = "100000";
+        environment["Ingest__MaxBatchWaitMs"] = "1500";
         const int Users = 200, PerUser = 15;
         var events = Enumerable.Range(0, Users * PerUser)
             .Select(i => new InteractionEvent { EventId = $"{run}-{i}", UserId = $"user-{i % Users}", ItemId = Items[i % Items.Length], Rating = 1 + (i % 5), EventTime = Start.AddSeconds(i) })
@@ -114,29 +115,27 @@ public sealed class IngestFaultTests(RedisServerFixture redis, KafkaMockClusterF
         var userIds = Enumerable.Range(0, Users).Select(u => $"user-{u}").ToList();
         async Task<long> Applied() => (await store.LoadAsync(userIds)).Sum(s => s.Interactions);
 
-        // The stream flows in ten slices while the group changes: A, then B and C join, A leaves cleanly, B is killed.
-        int slice = events.Length / 10;
-        void Publish(int from) => PipelineEnvironment.Produce(producer, topic, events[(from * slice)..((from + 1) * slice)]);
+        // The stream flows all along (20 events every 100 ms) while the group changes: A, then B and C join, A
+        // leaves cleanly, B is killed. Batches are being gathered at every rebalance.
+        var ct = TestContext.Current.CancellationToken;
+        var publishing = Task.Run(async () =>
+        {
+            for (int i = 0; i < events.Length; i += 20)
+            {
+                PipelineEnvironment.Produce(producer, topic, events[i..Math.Min(events.Length, i + 20)]);
+                await Task.Delay(100, ct);
+            }
+        }, ct);
         using var a = ServiceProcess.Start("Streaming.Ingest", environment);
-        Publish(0);
         await PipelineEnvironment.WaitUntil(async () => await Applied() > 0, a);
         using var b = ServiceProcess.Start("Streaming.Ingest", environment);
-        Publish(1);
-        Publish(2);
+        await Task.Delay(3000, ct);
         using var c = ServiceProcess.Start("Streaming.Ingest", environment);
-        for (int s = 3; s < 6; s++)
-        {
-            Publish(s);
-            await Task.Delay(700, TestContext.Current.CancellationToken);
-        }
-
+        await Task.Delay(3000, ct);
         a.Stop();
-        Publish(6);
-        Publish(7);
-        await Task.Delay(1000, TestContext.Current.CancellationToken);
+        await Task.Delay(2000, ct);
         b.KillHard();
-        Publish(8);
-        Publish(9);
+        await publishing;
 
         await PipelineEnvironment.WaitUntil(async () => await Applied() == events.Length, c);
         Assert.True(a.WaitForExit(TimeSpan.FromSeconds(30)), "A did not stop");
