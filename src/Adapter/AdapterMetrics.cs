@@ -49,6 +49,13 @@ public static class AdapterMetrics
     public static readonly Counter StaleReadapts = Metrics.CreateCounter(
         "streaming_adapter_stale_readapts_total", "Re-adaptations requested after a model switch for users whose cached fast weights came from another version.");
 
+    public static readonly Counter KafkaRetries = Metrics.CreateCounter(
+        "streaming_adapter_kafka_retries_total", "Retries of a micro-batch whose recommendations or dead letters Kafka could not take (consumption paused meanwhile).");
+
+    /// <summary>1 while the Adapter serves an older version than the routing asks for, because the routed one was refused.</summary>
+    public static readonly Gauge ModelDegraded = Metrics.CreateGauge(
+        "streaming_adapter_model_degraded", "1 while the served models are not the routed ones (the routed version was refused; an older good one serves), else 0.");
+
     public static readonly Counter RedisRetries = Metrics.CreateCounter(
         "streaming_adapter_redis_retries_total", "Retries of a batch's Redis reads or writes while Redis was unavailable.");
 }

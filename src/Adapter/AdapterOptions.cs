@@ -68,6 +68,14 @@ public sealed class AdapterOptions : IValidatableObject
     [Range(1, 1_000_000)]
     public int StaleReadaptPerSecond { get; set; } = 1000;
 
+    /// <summary>
+    /// The largest per-user fast state (float32 bytes) a served model may have; a model above it is refused before it
+    /// serves. The default admits MeLU's full scope (82,692 bytes) and refuses hyper-parameters that would ask for
+    /// megabytes per user.
+    /// </summary>
+    [Range(64, 64 * 1024 * 1024)]
+    public int MaxFastStateBytes { get; set; } = 256 * 1024;
+
     /// <summary>How often the model source is checked for a new meta-model, in milliseconds.</summary>
     [Range(100, 600_000)]
     public int ModelPollMs { get; set; } = 1000;

@@ -41,6 +41,12 @@ public sealed class AdapterWorker(
                 models.TakeLatest();
                 AdapterMetrics.ConsumerLag.Set(BatchConsumeLoop.Lag(consumer));
             },
+            Paused = e =>
+            {
+                health.KafkaUnavailable(e.Message);
+                AdapterMetrics.KafkaRetries.Inc();
+            },
+            Resumed = health.RedisAvailable,
         };
         try
         {

@@ -27,6 +27,9 @@ public static class IngestMetrics
     public static readonly Counter RedisRetries = Metrics.CreateCounter(
         "streaming_ingest_redis_retries_total", "Retries of a batch's Redis writes while Redis was unavailable.");
 
+    public static readonly Counter KafkaRetries = Metrics.CreateCounter(
+        "streaming_ingest_kafka_retries_total", "Retries of a batch whose dead letters or adapt-requests Kafka could not take (consumption paused meanwhile).");
+
     public static readonly Gauge ConsumerLag = Metrics.CreateGauge(
         "streaming_ingest_consumer_lag_messages", "Interactions waiting in the assigned partitions (high watermark minus position).");
 }

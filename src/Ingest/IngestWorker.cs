@@ -35,6 +35,12 @@ public sealed class IngestWorker(
             logger)
         {
             Tick = consumer => IngestMetrics.ConsumerLag.Set(BatchConsumeLoop.Lag(consumer)),
+            Paused = e =>
+            {
+                health.KafkaUnavailable(e.Message);
+                IngestMetrics.KafkaRetries.Inc();
+            },
+            Resumed = health.RedisAvailable,
         };
         PipelineServices.StopOnFatal(loop.Run(batch => Process(batch, stoppingToken), stoppingToken), health, lifetime);
     }

@@ -33,7 +33,7 @@ public static class MetaTrainerServiceCollectionExtensions
         services.AddValidatedOptions<SessionStoreOptions>(SessionStoreOptions.Section);
         services.AddSingleton<IConnectionMultiplexer>(sp =>
         {
-            var options = ConfigurationOptions.Parse(sp.GetRequiredService<IOptions<RedisOptions>>().Value.Configuration);
+            var options = sp.GetRequiredService<IOptions<RedisOptions>>().Value.ToConfigurationOptions();
             options.AbortOnConnectFail = false;   // start even while Redis is down; a run then fails and the next one retries
             return ConnectionMultiplexer.Connect(options);
         });

@@ -267,14 +267,14 @@ public sealed partial class TrainingCycle
             metrics["parent.evaluation.ndcg3"] = parent.Ndcg3;
         }
 
-        var pushed = await registry.PushAsync(trained.File, new ModelPushOptions
+        var (pushed, rolledOut) = await registry.PushAndRollOutAsync(trained.File, new ModelPushOptions
         {
             ParentVersion = parentVersion,
             Metrics = metrics,
             Notes = window,
             Source = $"metatrainer run {run.RunId}",
-        }, cancellationToken).ConfigureAwait(false);
-        string rollout = await RollOutAsync(registry, pushed.Version, parentVersion, cancellationToken).ConfigureAwait(false);
+        }, Plan(parentVersion), cancellationToken: cancellationToken).ConfigureAwait(false);
+        string rollout = Describe(rolledOut, parentVersion);
         return run with { Outcome = TrainingRunOutcome.Published, Version = pushed.Version, Rollout = rollout };
     }
 
@@ -317,31 +317,20 @@ public sealed partial class TrainingCycle
 
     // Compare-and-set against the parent: if someone else changed the active version during the run, the
     // candidate is published but not routed, since it was judged against a version that no longer serves.
-    private async Task<string> RollOutAsync(IModelRegistry registry, string version, string? parent, CancellationToken cancellationToken)
+    private RolloutPlan Plan(string? parent) => new()
     {
-        if (options.Policy == RolloutPolicy.PublishOnly)
-        {
-            return "none (policy publish-only)";
-        }
+        Kind = options.Policy == RolloutPolicy.PublishOnly ? RolloutKind.None
+            : options.Policy == RolloutPolicy.Promote || parent is null ? RolloutKind.Promote
+            : RolloutKind.Canary,
+        CanaryPercent = options.CanaryPercent,
+        ExpectedActive = new ExpectedActive(parent),
+    };
 
-        bool promote = options.Policy == RolloutPolicy.Promote || parent is null;
-        string? changed = null;
-        await registry.UpdateRoutingAsync((current, _) =>
-        {
-            changed = current.Active == parent ? null : current.Active ?? "none";
-            ModelRouting? next = changed is not null ? null
-                : promote ? current with
-                {
-                    Active = version,
-                    History = current.Active is null ? current.History : [current.Active, .. current.History.Take(ModelRouting.MaxHistory - 1)],
-                }
-                : current with { Canary = version, CanaryPercent = options.CanaryPercent };
-            return ValueTask.FromResult(next);
-        }, cancellationToken).ConfigureAwait(false);
-        return changed is not null ? $"none: the active version changed from {parent ?? "none"} to {changed} during the run"
-            : promote ? "active"
-            : string.Create(CultureInfo.InvariantCulture, $"canary {options.CanaryPercent:0.##}%");
-    }
+    private string Describe(RolloutResult result, string? parent) =>
+        options.Policy == RolloutPolicy.PublishOnly ? "none (policy publish-only)"
+        : result.Conflict is { } changed ? $"none: the active version changed from {parent ?? "none"} to {changed} during the run"
+        : Plan(parent).Kind == RolloutKind.Promote ? "active"
+        : string.Create(CultureInfo.InvariantCulture, $"canary {options.CanaryPercent:0.##}%");
 
     private void Report(TrainingRun run)
     {

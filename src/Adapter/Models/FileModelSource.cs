@@ -21,6 +21,9 @@ public interface IModelSource
     /// <summary>The verified bytes of <paramref name="version"/>.</summary>
     /// <exception cref="InvalidDataException">The stored model is corrupt or was altered.</exception>
     Task<byte[]> DownloadAsync(string version, CancellationToken cancellationToken);
+
+    /// <summary>Versions that served before the current assignment, newest first: what to serve when it is refused.</summary>
+    Task<IReadOnlyList<string>> PreviousAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -57,6 +60,9 @@ public sealed class FileModelSource(string path) : IModelSource
         last is { } known && known.Version == version
             ? Task.FromResult(known.Bytes)
             : throw new IOException($"{path}: version {version} is no longer there");
+
+    /// <summary>A file has no history: the previous contents are gone.</summary>
+    public Task<IReadOnlyList<string>> PreviousAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>([]);
 }
 
 /// <summary>
@@ -74,4 +80,8 @@ public sealed class RegistryModelSource(IModelRegistry registry) : IModelSource
     }
 
     public Task<byte[]> DownloadAsync(string version, CancellationToken cancellationToken) => registry.DownloadAsync(version, cancellationToken);
+
+    /// <summary>The routing's history: the previously active versions, newest first.</summary>
+    public async Task<IReadOnlyList<string>> PreviousAsync(CancellationToken cancellationToken) =>
+        (await registry.GetRoutingAsync(cancellationToken).ConfigureAwait(false)).History;
 }

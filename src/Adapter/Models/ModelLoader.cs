@@ -1,3 +1,4 @@
+using Streaming.Shared.Models;
 using Microsoft.Extensions.Options;
 using Streaming.Shared.Data;
 using Streaming.Shared.Hosting;
@@ -8,13 +9,18 @@ using Streaming.Learning.Serving;
 namespace Streaming.Adapter.Models;
 
 /// <summary>
-/// Follows the model source: loads what it assigns before the service starts (nothing to serve, or a bad
-/// model, fails start-up naming the setting), then polls every <see cref="AdapterOptions.ModelPollMs"/>. A
+/// Follows the model source: loads what it assigns before the service starts, then polls every <see cref="AdapterOptions.ModelPollMs"/>. A
 /// changed assignment (new file, promote, canary, rollback) is loaded in the background: downloaded and
 /// checksum-verified, manifest and weights checked, catalogue prepared, and only then offered to the consume
 /// loop as one set. Models already loaded are reused. A refused version is logged and counted and the current
 /// set keeps serving; that assignment is tried again only when the source changes. A changed catalogue (its
 /// files are checked at the same interval) is prepared into every served model, and the new set replaces the old.
+/// <para>
+/// When the assigned version is refused at start-up, the loader serves the newest good version before it (the
+/// active version without its canary, then the routing's history) and reports itself degraded (/health and
+/// <c>streaming_adapter_model_degraded</c>) until an assignment loads: a bad promotion never makes the Adapters
+/// crash-loop. Start-up fails, naming the setting, only when nothing at all can be served.
+/// </para>
 /// </summary>
 public sealed partial class ModelLoader(
     IModelSource source,
@@ -41,7 +47,14 @@ public sealed partial class ModelLoader(
         {
             var assignment = await source.CurrentAsync(cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"{SettingName}: nothing to serve at {source.Description}");
-            await LoadAsync(assignment, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await LoadAsync(assignment, cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidDataException refusal)
+            {
+                await ServePreviousAsync(assignment, refusal, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is InvalidDataException or IOException)
         {
@@ -61,21 +74,65 @@ public sealed partial class ModelLoader(
             {
                 // A changed catalogue is prepared into every served model again (the old set serves meanwhile).
                 bool catalogueChanged = RefreshCatalogue();
-                if (await source.CurrentAsync(stoppingToken).ConfigureAwait(false) is { } assignment
-                    && (catalogueChanged || (assignment != served && assignment != refused)))
+                var assignment = await source.CurrentAsync(stoppingToken).ConfigureAwait(false);
+                if (assignment is not null && (catalogueChanged || (assignment != served && assignment != refused)))
                 {
                     await LoadAsync(assignment, stoppingToken, reuseLoaded: !catalogueChanged).ConfigureAwait(false);
                 }
+                else if (assignment is not null && assignment == served)
+                {
+                    // The routing came back to what serves (a rollback to the version a refusal fell back to).
+                    health.NotDegraded();
+                    AdapterMetrics.ModelDegraded.Set(0);
+                }
             }
-            catch (InvalidDataException)
+            catch (InvalidDataException e)
             {
-                // Refused and logged by LoadAsync; the current set keeps serving.
+                // Refused and logged by LoadAsync; the current set keeps serving, which is not what the routing says.
+                Degrade($"serving {served} because the routed version was refused: {e.Message}");
             }
             catch (Exception e) when (e is IOException or StackExchange.Redis.RedisException or InvalidOperationException)
             {
                 LogUnavailable(source.Description, e.Message);
             }
         }
+    }
+
+    // The newest good version before the refused assignment: its active version alone (a bad canary), then the
+    // routing's history. Throws the original refusal when none of them loads.
+    private async Task ServePreviousAsync(ModelAssignment assignment, InvalidDataException refusal, CancellationToken cancellationToken)
+    {
+        var candidates = new List<string>();
+        if (assignment.Canary is not null)
+        {
+            candidates.Add(assignment.Active);
+        }
+
+        candidates.AddRange((await source.PreviousAsync(cancellationToken).ConfigureAwait(false)).Where(v => v != assignment.Active));
+        foreach (string version in candidates.Distinct())
+        {
+            try
+            {
+                await LoadAsync(new ModelAssignment(version), cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidDataException)
+            {
+                continue;   // refused and logged; try the one before
+            }
+
+            refused = assignment;
+            Degrade($"serving {version} because the routed {assignment} was refused: {refusal.Message}");
+            return;
+        }
+
+        throw refusal;
+    }
+
+    private void Degrade(string reason)
+    {
+        health.Degraded(reason);
+        AdapterMetrics.ModelDegraded.Set(1);
+        LogDegraded(reason);
     }
 
     private string SettingName => string.IsNullOrWhiteSpace(options.Value.Registry) ? "Adapter:Model" : "Adapter:Registry";
@@ -146,14 +203,34 @@ public sealed partial class ModelLoader(
         LogServing(assignment.Active, assignment.Canary ?? "none", assignment.CanaryPercent, source.Description, catalogue.Value.Items.Count);
         served = assignment;
         refused = null;
+        health.NotDegraded();
+        AdapterMetrics.ModelDegraded.Set(0);
     }
 
     private async Task<ServingModel> LoadVersionAsync(string version, CancellationToken cancellationToken)
     {
         byte[] bytes = await source.DownloadAsync(version, cancellationToken).ConfigureAwait(false);
-        var model = MetaModel.Load(bytes, $"{source.Description} ({version})", device.Value);
+        string origin = $"{source.Description} ({version})";
+        // Load reads the file through the bounded reader (ModelFile): a crafted file is refused before anything is allocated for it.
+        MetaModel model;
         try
         {
+            model = MetaModel.Load(bytes, origin, device.Value);
+        }
+        catch (Exception e) when (e is FormatException or OverflowException or ArgumentException or EndOfStreamException)
+        {
+            throw new InvalidDataException($"{origin}: cannot be loaded: {e.Message}", e);
+        }
+
+        try
+        {
+            // Hyper-parameters within their ranges can still ask for a huge state per user; every batch holds one per user.
+            long stateBytes = model.Module.FastStateSize * sizeof(float);
+            if (stateBytes > options.Value.MaxFastStateBytes)
+            {
+                throw new InvalidDataException($"{origin}: its per-user state is {stateBytes:N0} bytes, above Adapter:MaxFastStateBytes ({options.Value.MaxFastStateBytes:N0})");
+            }
+
             var serving = new ServingModel(version, model, new BatchRecommender(model, catalogue.Value.Items.Values.OrderBy(i => i.ItemId)));
             AdapterMetrics.ModelLoads.WithLabels("loaded").Inc();
             return serving;
@@ -176,6 +253,9 @@ public sealed partial class ModelLoader(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Catalogue {Source} changed but cannot be loaded; the previous one stays: {Reason}")]
     private partial void LogCatalogueRefused(string source, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Degraded: {Reason}")]
+    private partial void LogDegraded(string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model source {Source} unavailable: {Reason}")]
     private partial void LogUnavailable(string source, string reason);

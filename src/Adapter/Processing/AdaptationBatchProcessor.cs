@@ -26,7 +26,8 @@ public sealed record AdaptationSettings(int Steps, int TopK);
 /// the dead-letter topic with the reason. The rest are coalesced per user (the newest wins: a burst of
 /// requests is one adaptation), and sessions are loaded in one pipelined read. Users due for adaptation are
 /// adapted all at once by the batched inner loop, every catalogue item they have not seen is scored, and
-/// their fast weights are cached, tagged with the model version and session size. Users below the threshold
+/// a record of the adaptation (model version and session size, a few dozen bytes, no weights) is written to the
+/// fast-weight cache for the stale-weight sweeper. Users below the threshold
 /// get onboarding recommendations: the model's evidence candidates, then popular items. The call returns once
 /// the cache writes and every recommendation are durable, so the caller then stores the offsets.
 /// Not thread-safe: one micro-batch at a time (the recommender is single-threaded).
@@ -53,7 +54,7 @@ public sealed class AdaptationBatchProcessor(
             }
             else
             {
-                outbox.Send(topics.AdaptRequestsDeadLetterTopic, message.Key, message.Value, DeadLetterHeaders.For(reason, message));
+                outbox.DeadLetter(topics.AdaptRequestsDeadLetterTopic, reason, message);
             }
         }
 
@@ -73,9 +74,12 @@ public sealed class AdaptationBatchProcessor(
             var model = group.Key;
             var adapt = group.Where(r => r.Basis == RecommendationMessage.Adapted).ToList();
             var onboard = group.Where(r => r.Basis == RecommendationMessage.Onboarding).ToList();
-            var adapted = model.Recommender.Recommend([.. adapt.Select(r => ToUserSession(loaded[r.UserId]))], settings.Steps, settings.TopK, exportFastState: true);
+            var adapted = model.Recommender.Recommend([.. adapt.Select(r => ToUserSession(loaded[r.UserId]))], settings.Steps, settings.TopK);
             var onboarding = Onboarding(model, [.. onboard.Select(r => loaded[r.UserId])]);
-            cached.AddRange(adapt.Select((r, i) => (r.UserId, new CachedFastWeights(model.Version, loaded[r.UserId].Interactions, adapted[i].FastState!))));
+            // Only the record of the adaptation (version, session size), not the weights: nothing serves from cached
+            // weights (a user's next request comes with a longer session, and adaptation takes milliseconds), and at
+            // 82 KB per user they filled Redis. The sweeper reads these records after a model switch.
+            cached.AddRange(adapt.Select(r => (r.UserId, new CachedFastWeights(model.Version, loaded[r.UserId].Interactions, []))));
             published.AddRange(adapt.Select((r, i) => Message(r, loaded[r.UserId], adapted[i].Items, model.Version, producedAt)));
             published.AddRange(onboard.Select((r, i) => Message(r, loaded[r.UserId], onboarding[i], model.Version, producedAt)));
         }
@@ -143,9 +147,11 @@ public sealed class AdaptationBatchProcessor(
         {
             null => "malformed adapt-request: null",
             { Schema: not AdaptRequest.SchemaV1 } => $"unsupported schema '{request.Schema}' (expected {AdaptRequest.SchemaV1})",
-            { UserId: "" } => "empty userId",
+            // "userId": null deserialises (System.Text.Json does not enforce nullability): never let it reach a dictionary.
+            _ when UserIds.Problem(request.UserId) is { } problem => problem,
+            { TriggerEventId: null } => "missing triggerEventId",
             { Basis: not (RecommendationMessage.Adapted or RecommendationMessage.Onboarding) } => $"unknown basis '{request.Basis}'",
-            _ when message.Key != request.UserId => $"key '{message.Key}' is not the userId '{request.UserId}'",
+            _ when message.Key != request.UserId => $"key '{(message.Key is { Length: > 200 } k ? k[..200] + "..." : message.Key)}' is not the userId '{request.UserId}'",
             _ => "",
         };
         return reason.Length == 0 ? request : null;

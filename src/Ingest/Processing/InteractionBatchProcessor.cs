@@ -11,7 +11,7 @@ public sealed record BatchOutcome(int Applied, int Duplicates, int DeadLettered,
 
 /// <summary>
 /// Ingest's work on one batch, with no broker in sight: validate every message (rejects go to the dead-letter
-/// topic unchanged, with the reason in headers), apply the valid ones to the session store in one pipelined,
+/// topic unchanged, with the reason in headers, or as a bounded envelope when too large to dead-letter whole), apply the valid ones to the session store in one pipelined,
 /// idempotent round trip (retried through the <c>redis</c> pipeline while Redis is unavailable), publish an
 /// adapt-request for each user who became due, and return only when all of that is durable: the caller
 /// stores the batch's offsets after this returns, never before.
@@ -37,7 +37,7 @@ public sealed class InteractionBatchProcessor(
             }
             else
             {
-                outbox.Send(topics.DeadLetterTopic, message.Key, message.Value, DeadLetterHeaders.For(result.Reason!, message));
+                outbox.DeadLetter(topics.DeadLetterTopic, result.Reason!, message);
                 deadLettered++;
             }
         }

@@ -44,6 +44,22 @@ internal static class PipelineEnvironment
         ["Logging__LogLevel__Default"] = "Warning",
     };
 
+    /// <summary><paramref name="environment"/> with Kestrel's address logged, for tests that read /health or /metrics.</summary>
+    public static Dictionary<string, string> WithHttp(Dictionary<string, string> environment)
+    {
+        ArgumentNullException.ThrowIfNull(environment);
+        environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information";
+        return environment;
+    }
+
+    /// <summary>GET <paramref name="path"/> of a service: status code and body.</summary>
+    public static async Task<(int Status, string Body)> GetAsync(Uri service, string path)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var response = await http.GetAsync(new Uri(service, path));
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
     public static void Produce(IProducer<string?, byte[]> producer, string topic, IEnumerable<InteractionEvent> events)
     {
         foreach (var e in events)

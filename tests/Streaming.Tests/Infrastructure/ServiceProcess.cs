@@ -53,6 +53,37 @@ public sealed class ServiceProcess : IDisposable
         return new ServiceProcess(Process.Start(start)!);
     }
 
+    /// <summary>
+    /// The service's HTTP base address, from Kestrel's "Now listening on" line (the environment must let
+    /// <c>Microsoft.Hosting.Lifetime</c> log at Information: <see cref="PipelineEnvironment.WithHttp"/>).
+    /// </summary>
+    public async Task<Uri> HttpAddressAsync(TimeSpan timeout)
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < timeout)
+        {
+            if (output.FirstOrDefault(l => l.Contains("Now listening on: ", StringComparison.Ordinal)) is { } line)
+            {
+                return new Uri(line[(line.IndexOf("Now listening on: ", StringComparison.Ordinal) + "Now listening on: ".Length)..].Trim());
+            }
+
+            Assert.False(process.HasExited, "the service exited: " + Output);
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException("the service did not say where it listens: " + Output);
+    }
+
+    /// <summary>SIGTERM: the orchestrator's stop (the host shuts down, offsets are committed, the group is left).</summary>
+    public void Stop()
+    {
+        if (!process.HasExited)
+        {
+            using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            kill.WaitForExit();
+        }
+    }
+
     /// <summary>kill -9: no shutdown hooks, no offset commit, no consumer-group leave.</summary>
     public void KillHard()
     {

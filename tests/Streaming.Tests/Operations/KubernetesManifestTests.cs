@@ -18,7 +18,8 @@ public sealed class KubernetesManifestTests
         foreach (var (kind, count) in new Dictionary<string, int>
         {
             ["Deployment"] = 2, ["CronJob"] = 1, ["StatefulSet"] = 1, ["Service"] = 3, ["PodDisruptionBudget"] = 2, ["ScaledObject"] = 2,
-            ["Kafka"] = 1, ["KafkaNodePool"] = 1, ["KafkaTopic"] = 5, ["ServiceMonitor"] = 2, ["PodMonitor"] = 1, ["PrometheusRule"] = 1, ["Secret"] = 1,
+            ["Kafka"] = 1, ["KafkaNodePool"] = 1, ["KafkaTopic"] = 5, ["ServiceMonitor"] = 2, ["PodMonitor"] = 1, ["PrometheusRule"] = 1, ["Secret"] = 3,
+            ["KafkaUser"] = 2, ["TriggerAuthentication"] = 2, ["NetworkPolicy"] = 1,
         })
         {
             Assert.True(kinds.GetValueOrDefault(kind) == count, $"{overlay}: {kinds.GetValueOrDefault(kind)} {kind} objects, expected {count}");

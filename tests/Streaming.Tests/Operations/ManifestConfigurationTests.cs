@@ -22,6 +22,7 @@ public sealed class ManifestConfigurationTests
         ["ASPNETCORE_HTTP_PORTS"] = "Kestrel's port: the probes' and Prometheus' target",
         ["DOTNET_shutdownTimeoutSeconds"] = "the host's shutdown timeout, kept under terminationGracePeriodSeconds",
         ["OMP_NUM_THREADS"] = "libtorch's thread pool, sized to the CPU limit",
+        ["SSL_CERT_DIR"] = ".NET's trusted CAs: the system's plus Redis's, for the registry's rediss:// connection",
     };
 
     /// <summary>Which topic's lag scales which service, by the KafkaOptions property naming it.</summary>

@@ -17,6 +17,9 @@ public sealed record Workload(string Kind, string Name, JsonElement PodSpec, Jso
     /// <summary>Value of a field reference (the pod's name, say) that only exists at run time.</summary>
     public const string RuntimeValue = "value-known-at-run-time";
 
+    /// <summary>Value of a key of a Secret that the Strimzi User Operator creates for a KafkaUser (its password).</summary>
+    public const string StrimziSecretValue = "value-from-a-strimzi-user-secret";
+
     public string Label => $"{Kind}/{Name}/{Container.GetProperty("name").GetString()}";
 
     public string? Env(string name) =>
@@ -106,7 +109,14 @@ public sealed record Workload(string Kind, string Name, JsonElement PodSpec, Jso
         {
             if (valueFrom.TryGetProperty(property, out var r))
             {
-                var value = overlay.Named(kind, r.GetProperty("name").GetString()!).GetProperty("data").GetProperty(r.GetProperty("key").GetString()!).GetString()!;
+                string name = r.GetProperty("name").GetString()!;
+                if (kind == "Secret" && !overlay.OfKind("Secret").Any(o => o.GetProperty("metadata").GetProperty("name").GetString() == name)
+                    && overlay.OfKind("KafkaUser").Any(o => o.GetProperty("metadata").GetProperty("name").GetString() == name))
+                {
+                    return StrimziSecretValue;   // Strimzi's User Operator writes this Secret for the KafkaUser of the same name
+                }
+
+                var value = overlay.Named(kind, name).GetProperty("data").GetProperty(r.GetProperty("key").GetString()!).GetString()!;
                 return kind == "Secret" ? Encoding.UTF8.GetString(Convert.FromBase64String(value)) : value;
             }
         }

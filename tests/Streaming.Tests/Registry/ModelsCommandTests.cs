@@ -94,6 +94,32 @@ public sealed class ModelsCommandTests(RedisServerFixture redis) : IClassFixture
         Assert.Contains("Promoted v2: active v2, previous v1", forced.Out, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("promote", false)]
+    [InlineData("promote", true)]
+    [InlineData("canary", false)]
+    [InlineData("canary", true)]
+    public async Task PromoteOrCanary_TamperedOrCraftedVersion_IsRefusedWithTheReasonAndTheRoutingIsUnchanged(string command, bool crafted)
+    {
+        await RunAsync("models", "push", Model(1, 0.80), "--registry", Registry, "--promote");
+        await RunAsync("models", "push", Model(2, 0.79), "--registry", Registry);
+        byte[] good = File.ReadAllBytes(Path.Combine(Registry, "versions", "v2", "model.bin"));
+        byte[] bad = crafted ? RegistryFixtures.Crafted(good) : [.. good[..^1], (byte)(good[^1] ^ 0x40)];
+        RegistryFixtures.Replace(Registry, "v2", bad, matchChecksum: crafted);
+        await using var registry = new FileSystemModelRegistry(Registry);
+        var before = await registry.GetRoutingAsync(TestContext.Current.CancellationToken);
+
+        var result = command == "promote"
+            ? await RunAsync("models", "promote", "v2", "--registry", Registry, "--force")
+            : await RunAsync("models", "canary", "v2", "--percent", "10", "--registry", Registry, "--force");
+
+        Assert.Equal(2, result.Code);
+        Assert.Contains("model v2", result.Err, StringComparison.Ordinal);
+        Assert.Contains(crafted ? "unreadable weights" : "checksum mismatch", result.Err, StringComparison.Ordinal);
+        var after = await registry.GetRoutingAsync(TestContext.Current.CancellationToken);
+        Assert.Equal((before.Active, before.Canary, before.Revision), (after.Active, after.Canary, after.Revision));
+    }
+
     [Fact]
     public async Task Push_WithPromoteRefusedByTheGate_KeepsTheVersionButFails()
     {

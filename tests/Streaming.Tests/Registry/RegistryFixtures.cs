@@ -23,6 +23,45 @@ internal static class RegistryFixtures
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
     };
 
+    /// <summary>
+    /// A crafted file: a valid manifest whose weights start with a malformed string length (a 7-bit encoded
+    /// integer that never ends), its weight checksum made to match, so only a full read finds it out.
+    /// </summary>
+    public static byte[] Crafted(byte[] valid)
+    {
+        ArgumentNullException.ThrowIfNull(valid);
+        int length = BinaryPrimitives.ReadInt32LittleEndian(valid.AsSpan(8));
+        var manifest = JsonNode.Parse(valid.AsSpan(12, length))!.AsObject();
+        byte[] weights = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 1, 2, 3];
+        manifest["weightsSha256"] = Convert.ToHexStringLower(SHA256.HashData(weights));
+        byte[] json = Encoding.UTF8.GetBytes(manifest.ToJsonString());
+        var file = new byte[12 + json.Length + weights.Length];
+        valid.AsSpan(0, 8).CopyTo(file);
+        BinaryPrimitives.WriteInt32LittleEndian(file.AsSpan(8), json.Length);
+        json.CopyTo(file, 12);
+        weights.CopyTo(file, 12 + json.Length);
+        return file;
+    }
+
+    /// <summary>
+    /// Replaces the stored file of <paramref name="version"/> in a directory registry behind the registry's back:
+    /// with <paramref name="matchChecksum"/>, its recorded SHA-256 and size are rewritten to match (a crafted
+    /// version); without, the blob no longer matches what was pushed (a tampered one).
+    /// </summary>
+    public static void Replace(string registry, string version, byte[] file, bool matchChecksum)
+    {
+        string folder = Path.Combine(registry, "versions", version);
+        File.WriteAllBytes(Path.Combine(folder, "model.bin"), file);
+        if (matchChecksum)
+        {
+            string manifestPath = Path.Combine(folder, "manifest.json");
+            var manifest = JsonNode.Parse(File.ReadAllText(manifestPath))!.AsObject();
+            manifest["sha256"] = Convert.ToHexStringLower(SHA256.HashData(file));
+            manifest["sizeBytes"] = file.Length;
+            File.WriteAllText(manifestPath, manifest.ToJsonString());
+        }
+    }
+
     /// <summary>A valid model file; <paramref name="validationMae"/> null leaves out the validation metrics.</summary>
     public static byte[] ModelFile(int seed, double? validationMae = 0.80, float poison = 0f, string data = "synthetic")
     {

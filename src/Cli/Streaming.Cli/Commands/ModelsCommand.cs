@@ -56,20 +56,24 @@ internal static class ModelsCommand
         ArgumentNullException.ThrowIfNull(rollout);
         rollout.Validate();
         await using var store = await ModelRegistryFactory.OpenAsync(rollout.Registry, create: true);
-        var model = await store.PushAsync(file, options);
-        console.MarkupLineInterpolated($"Pushed [bold]{model.Version}[/] to {store.Description} ({model.SizeBytes:N0} bytes, sha256 {model.Sha256[..16]}...)");
-        if (rollout.Promote)
+        var plan = new RolloutPlan
         {
-            var routing = await Gated(() => store.PromoteAsync(model.Version, Gate(rollout.Force)));
-            console.MarkupLineInterpolated($"Promoted [bold]{model.Version}[/]: {routing}");
+            Kind = rollout.Promote ? RolloutKind.Promote : rollout.CanaryPercent is not null ? RolloutKind.Canary : RolloutKind.None,
+            CanaryPercent = rollout.CanaryPercent ?? 0,
+            Gate = Gate(rollout.Force),
+        };
+        var (pushed, result) = await Gated(() => store.PushAndRollOutAsync(file, options, plan, pushed: model =>
+            console.MarkupLineInterpolated($"Pushed [bold]{model.Version}[/] to {store.Description} ({model.SizeBytes:N0} bytes, sha256 {model.Sha256[..16]}...)")));
+        if (plan.Kind == RolloutKind.Promote)
+        {
+            console.MarkupLineInterpolated($"Promoted [bold]{pushed.Version}[/]: {result.Routing}");
         }
-        else if (rollout.CanaryPercent is double percent)
+        else if (plan.Kind == RolloutKind.Canary)
         {
-            var routing = await Gated(() => store.SetCanaryAsync(model.Version, percent, Gate(rollout.Force)));
-            console.MarkupLineInterpolated($"Canary [bold]{model.Version}[/]: {routing}");
+            console.MarkupLineInterpolated($"Canary [bold]{pushed.Version}[/]: {result.Routing}");
         }
 
-        return model;
+        return pushed;
     }
 
     private static Command List()
@@ -175,6 +179,7 @@ internal static class ModelsCommand
                 throw new ArgumentException("canary needs a version and --percent P (or --clear)");
             }
 
+            // Downloaded and verified (checksum, inspection) before the routing changes: a bad version is refused with the reason.
             var routing = await Gated(() => store.SetCanaryAsync(v, p.Value, Gate(parse.GetValue(force)), ct));
             console.MarkupLineInterpolated($"Canary [bold]{v}[/]: {routing}");
             return 0;
@@ -193,6 +198,7 @@ internal static class ModelsCommand
             string v = parse.GetValue(version)!;
             await using var store = await OpenAsync(parse, registry);
             var before = await store.GetRoutingAsync(ct);
+            // Downloaded and verified (checksum, inspection) before the routing changes: a bad version is refused with the reason.
             var routing = await Gated(() => store.PromoteAsync(v, Gate(parse.GetValue(force)), ct));
             if (routing.Revision == before.Revision)
             {
@@ -276,7 +282,7 @@ internal static class ModelsCommand
 
     private static PromotionGate? Gate(bool force) => force ? null : PromotionGate.Default;
 
-    private static async Task<ModelRouting> Gated(Func<Task<ModelRouting>> change)
+    private static async Task<T> Gated<T>(Func<Task<T>> change)
     {
         try
         {

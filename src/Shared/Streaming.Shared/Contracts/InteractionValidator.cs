@@ -83,14 +83,14 @@ public sealed class InteractionValidator(ValidationRules rules, Func<int, bool> 
             return ValidationResult.Invalid($"eventId must be 1..{rules.MaxIdLength} characters");
         }
 
-        if (string.IsNullOrWhiteSpace(e.UserId) || e.UserId.Length > rules.MaxIdLength)
+        if (UserIds.Problem(e.UserId, rules.MaxIdLength) is { } userIdProblem)
         {
-            return ValidationResult.Invalid($"userId must be 1..{rules.MaxIdLength} characters");
+            return ValidationResult.Invalid(userIdProblem);
         }
 
         if (key is not null && key != e.UserId)
         {
-            return ValidationResult.Invalid($"message key '{key}' is not the event's userId '{e.UserId}'");
+            return ValidationResult.Invalid($"message key '{Quote(key)}' is not the event's userId '{e.UserId}'");
         }
 
         if (!isKnownItem(e.ItemId))
@@ -126,4 +126,7 @@ public sealed class InteractionValidator(ValidationRules rules, Func<int, bool> 
 
         return ValidationResult.Valid(new Interaction(e.EventId, e.UserId, e.ItemId, rating, e.EventTime, e.Profile));
     }
+
+    // A key can be any size (the payload limit does not cover it): a reason quotes at most its start.
+    private static string Quote(string key) => key.Length <= 200 ? key : $"{key[..200]}... ({key.Length} characters)";
 }

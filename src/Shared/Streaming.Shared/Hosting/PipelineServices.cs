@@ -17,14 +17,14 @@ public static class PipelineServices
     public const string RedisPipeline = "redis";
 
     /// <summary>
-    /// The <c>redis</c> pipeline: transient faults only (Redis unreachable or slow), retried with capped
-    /// exponential back-off for as long as it takes. The consume loop waits meanwhile, so nothing is lost, and
+    /// The <c>redis</c> pipeline: transient faults only (Redis unreachable or slow, or refusing writes for now:
+    /// <see cref="IsTransient(RedisServerException)"/>), retried with capped exponential back-off for as long as it takes. The consume loop waits meanwhile, so nothing is lost, and
     /// resumes where it stopped; <paramref name="onRetry"/> reports the outage (health, metrics).
     /// </summary>
     public static ResiliencePipelineBuilder AddRedisRetry(ResiliencePipelineBuilder pipeline, Action<string> onRetry) =>
         pipeline.AddRetry(new RetryStrategyOptions
         {
-            ShouldHandle = new PredicateBuilder().Handle<RedisConnectionException>().Handle<RedisTimeoutException>(),
+            ShouldHandle = new PredicateBuilder().Handle<RedisConnectionException>().Handle<RedisTimeoutException>().Handle<RedisServerException>(IsTransient),
             MaxRetryAttempts = int.MaxValue,
             BackoffType = DelayBackoffType.Exponential,
             Delay = TimeSpan.FromMilliseconds(100),
@@ -36,6 +36,22 @@ public static class PipelineServices
                 return default;
             },
         });
+
+    /// <summary>
+    /// Server errors that say "not now" rather than "never": out of memory under <c>maxmemory</c> with
+    /// <c>noeviction</c> (OOM), a replica or a failed-over primary (READONLY), a failed snapshot (MISCONF),
+    /// loading the data set (LOADING), a cluster without quorum or a slot migrating (CLUSTERDOWN, TRYAGAIN,
+    /// MASTERDOWN), a busy script (BUSY), too few replicas (NOREPLICAS). Redis rejects such a write before it runs,
+    /// a script before its first write, so retrying the batch applies nothing twice.
+    /// </summary>
+    public static bool IsTransient(RedisServerException exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        string message = exception.Message;
+        return TransientServerErrors.Any(prefix => message.StartsWith(prefix, StringComparison.Ordinal));
+    }
+
+    private static readonly string[] TransientServerErrors = ["OOM ", "READONLY ", "MISCONF ", "LOADING ", "CLUSTERDOWN ", "TRYAGAIN ", "MASTERDOWN ", "BUSY ", "NOREPLICAS "];
 
     /// <summary>
     /// Registers the Kafka, Redis and session options (validated at start-up), <see cref="ConsumerHealth"/>,
@@ -58,7 +74,7 @@ public static class PipelineServices
 
         services.AddSingleton<IConnectionMultiplexer>(sp =>
         {
-            var options = ConfigurationOptions.Parse(sp.GetRequiredService<IOptions<RedisOptions>>().Value.Configuration);
+            var options = sp.GetRequiredService<IOptions<RedisOptions>>().Value.ToConfigurationOptions();
             options.AbortOnConnectFail = false;   // start even while Redis is down; the pipeline waits for it
             return ConnectionMultiplexer.Connect(options);
         });
@@ -79,6 +95,7 @@ public static class PipelineServices
         if (fatalReason is not null)
         {
             health.LoopFailed(fatalReason);
+            Environment.ExitCode = 1;   // a failure for the orchestrator, which restarts the service
             lifetime.StopApplication();
         }
     }

@@ -12,10 +12,29 @@ public sealed record BatchLimits(int MaxMessages, TimeSpan MaxWait);
 /// thread; messages are gathered into batches, a batch is handed to the service, and its offsets are stored
 /// only after the service returns, i.e. after the batch's effects are durable; auto-commit then commits
 /// stored offsets. At-least-once delivery plus idempotent processing gives exactly-once effects.
+/// <para>
+/// Failures, three policies: a message that cannot be read is the processor's to dead-letter; a write that cannot
+/// be made now (<see cref="WriteUnavailableException"/>) pauses consumption and retries the same batch with capped
+/// back-off until it succeeds (reported through <see cref="Paused"/> and <see cref="Resumed"/>), so nothing is
+/// lost; anything else ends the loop with one log line naming it. Offsets are stored only for partitions still
+/// assigned: a partition revoked or lost while its batch was processed belongs to another consumer now, which
+/// gets the batch again and deduplicates it.
+/// </para>
 /// </summary>
 public sealed partial class BatchConsumeLoop(ConsumerConfig config, string topic, BatchLimits limits, ILogger logger)
 {
+    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
+
+    // Written by the rebalance handlers, which librdkafka calls on this loop's thread (inside Consume).
+    private readonly HashSet<TopicPartition> assigned = [];
     private string? lastError;
+
+    /// <summary>A batch's write failed with a transient fault; the loop waits and retries it (on the loop's thread): health, metrics.</summary>
+    public Action<WriteUnavailableException>? Paused { get; init; }
+
+    /// <summary>The batch retried after <see cref="Paused"/> went through.</summary>
+    public Action? Resumed { get; init; }
 
     /// <summary>Called after every batch (and at least every 250 ms when idle), on the loop's thread: lag metrics, model swaps.</summary>
     public Action<IConsumer<string?, byte[]>>? Tick { get; init; }
@@ -31,9 +50,21 @@ public sealed partial class BatchConsumeLoop(ConsumerConfig config, string topic
         ArgumentNullException.ThrowIfNull(process);
         using var consumer = new ConsumerBuilder<string?, byte[]>(config)
             .SetErrorHandler((_, e) => LogKafkaError(e.Reason))
-            .SetPartitionsAssignedHandler((_, partitions) => LogAssigned(string.Join(",", partitions)))
-            .SetPartitionsRevokedHandler((_, partitions) => LogRevoked(string.Join(",", partitions)))
-            .SetPartitionsLostHandler((_, partitions) => LogLost(string.Join(",", partitions)))
+            .SetPartitionsAssignedHandler((_, partitions) =>
+            {
+                assigned.UnionWith(partitions);
+                LogAssigned(string.Join(",", partitions));
+            })
+            .SetPartitionsRevokedHandler((_, partitions) =>
+            {
+                assigned.ExceptWith(partitions.Select(p => p.TopicPartition));
+                LogRevoked(string.Join(",", partitions));
+            })
+            .SetPartitionsLostHandler((_, partitions) =>
+            {
+                assigned.ExceptWith(partitions.Select(p => p.TopicPartition));
+                LogLost(string.Join(",", partitions));
+            })
             .Build();
         consumer.Subscribe(topic);
         var batch = new List<ConsumeResult<string?, byte[]>>(limits.MaxMessages);
@@ -63,11 +94,8 @@ public sealed partial class BatchConsumeLoop(ConsumerConfig config, string topic
 
                 if (batch.Count > 0)
                 {
-                    process(batch);
-                    foreach (var last in batch.GroupBy(r => r.TopicPartition).Select(g => g.MaxBy(r => r.Offset.Value)!))
-                    {
-                        consumer.StoreOffset(last);
-                    }
+                    ProcessUntilDurable(batch, process, stoppingToken);
+                    StoreOffsets(consumer, batch);
                 }
 
                 Tick?.Invoke(consumer);
@@ -85,10 +113,80 @@ public sealed partial class BatchConsumeLoop(ConsumerConfig config, string topic
             LogFatal(e.Error.Reason);
             return e.Error.Reason;
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Neither a message's fault nor a passing outage: a bug or a configuration error. One line; the
+            // orchestrator restarts the service.
+            string reason = $"{e.GetType().Name}: {e.Message}";
+            LogStopping(reason);
+            return reason;
+        }
         finally
         {
             // Commits the stored offsets and leaves the group cleanly, so partitions move at once.
             consumer.Close();
+        }
+    }
+
+    // A transient write failure pauses consumption (nothing is polled, no offset moves) and retries the same
+    // batch: the processors are idempotent, so a batch partly written before the failure is completed, not doubled.
+    private void ProcessUntilDurable(IReadOnlyList<ConsumeResult<string?, byte[]>> batch, Action<IReadOnlyList<ConsumeResult<string?, byte[]>>> process, CancellationToken stoppingToken)
+    {
+        var delay = FirstRetryDelay;
+        bool paused = false;
+        while (true)
+        {
+            try
+            {
+                process(batch);
+                if (paused)
+                {
+                    LogResumed();
+                    Resumed?.Invoke();
+                }
+
+                return;
+            }
+            catch (WriteUnavailableException e)
+            {
+                if (!paused)
+                {
+                    LogPaused(e.Message);
+                }
+
+                paused = true;
+                Paused?.Invoke(e);
+                if (stoppingToken.WaitHandle.WaitOne(delay))
+                {
+                    throw new OperationCanceledException(stoppingToken);
+                }
+
+                delay = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, delay.Ticks * 2));
+            }
+        }
+    }
+
+    // Only partitions this consumer still owns: storing one revoked or lost meanwhile throws Local_State, and its
+    // new owner consumes the batch again from the last committed offset (deduplicated there).
+    private void StoreOffsets(IConsumer<string?, byte[]> consumer, IReadOnlyList<ConsumeResult<string?, byte[]>> batch)
+    {
+        foreach (var last in batch.GroupBy(r => r.TopicPartition).Select(g => g.MaxBy(r => r.Offset.Value)!))
+        {
+            if (!assigned.Contains(last.TopicPartition))
+            {
+                LogNotOwned(last.TopicPartition.ToString());
+                continue;
+            }
+
+            try
+            {
+                consumer.StoreOffset(last);
+            }
+            catch (KafkaException e) when (!e.Error.IsFatal)
+            {
+                // Local_State: revoked between the handler and here (librdkafka refuses offsets of unassigned partitions).
+                LogNotOwned($"{last.TopicPartition} ({e.Error.Reason})");
+            }
         }
     }
 
@@ -137,6 +235,18 @@ public sealed partial class BatchConsumeLoop(ConsumerConfig config, string topic
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Fatal Kafka error, stopping: {Reason}")]
     private partial void LogFatal(string reason);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Stopping the consume loop: {Reason}")]
+    private partial void LogStopping(string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Write unavailable, consumption paused; retrying the batch: {Reason}")]
+    private partial void LogPaused(string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Write available again, consumption resumed")]
+    private partial void LogResumed();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Partition} is no longer assigned: its offset is not stored, its new owner gets the batch again")]
+    private partial void LogNotOwned(string partition);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka: {Reason}")]
     private partial void LogKafkaError(string reason);

@@ -1,12 +1,14 @@
 using System.ComponentModel.DataAnnotations;
-using System.Globalization;
-using System.Text;
 using Confluent.Kafka;
 
 namespace Streaming.Shared.Messaging;
 
-/// <summary>Configuration section <c>Kafka</c>: the broker and the topic names (env: <c>Kafka__BootstrapServers</c>, ...).</summary>
-public sealed class KafkaOptions
+/// <summary>
+/// Configuration section <c>Kafka</c>: the broker, its security and the topic names (env: <c>Kafka__BootstrapServers</c>,
+/// <c>Kafka__SecurityProtocol</c>, ...). Secrets (<see cref="SaslPassword"/>) come from the environment, i.e. a
+/// Kubernetes Secret, never from a file in the image.
+/// </summary>
+public sealed class KafkaOptions : IValidatableObject
 {
     public const string Section = "Kafka";
 
@@ -29,6 +31,21 @@ public sealed class KafkaOptions
     /// <summary>Where the Adapter puts adapt-requests it cannot read (with the reason in headers).</summary>
     [Required(AllowEmptyStrings = false)]
     public string AdaptRequestsDeadLetterTopic { get; set; } = "adapt-requests.dlq";
+
+    /// <summary><c>plaintext</c> (the default, for local runs), <c>ssl</c>, <c>sasl_plaintext</c> or <c>sasl_ssl</c> (production: SCRAM over TLS).</summary>
+    public string SecurityProtocol { get; set; } = "plaintext";
+
+    /// <summary><c>SCRAM-SHA-512</c> (default; what Strimzi's <c>KafkaUser</c> with <c>scram-sha-512</c> creates), <c>SCRAM-SHA-256</c> or <c>PLAIN</c>.</summary>
+    public string SaslMechanism { get; set; } = "SCRAM-SHA-512";
+
+    /// <summary>The SASL user (the service's <c>KafkaUser</c>); required with a <c>sasl_*</c> protocol.</summary>
+    public string SaslUsername { get; set; } = "";
+
+    /// <summary>The SASL password; required with a <c>sasl_*</c> protocol. From a Secret.</summary>
+    public string SaslPassword { get; set; } = "";
+
+    /// <summary>PEM file of the CA that signed the brokers' certificates (TLS protocols); empty: the system's CAs.</summary>
+    public string SslCaLocation { get; set; } = "";
 
     /// <summary>Further librdkafka settings for every client (security, tuning), passed through unchanged.</summary>
     public Dictionary<string, string> Settings { get; set; } = [];
@@ -57,6 +74,7 @@ public sealed class KafkaOptions
         };
         Overlay(config, Settings);
         Overlay(config, ConsumerSettings);
+        ApplySecurity(config);
         config.BootstrapServers = BootstrapServers;
         config.GroupId = groupId;
         config.EnableAutoOffsetStore = false;
@@ -70,10 +88,90 @@ public sealed class KafkaOptions
         var config = new ProducerConfig { LingerMs = 2 };
         Overlay(config, Settings);
         Overlay(config, ProducerSettings);
+        ApplySecurity(config);
         config.BootstrapServers = BootstrapServers;
         config.Acks = Acks.All;
         config.EnableIdempotence = true;
         return config;
+    }
+
+    /// <summary>An admin client's configuration (security included), for tools that read metadata.</summary>
+    public AdminClientConfig AdminConfig()
+    {
+        var config = new AdminClientConfig();
+        Overlay(config, Settings);
+        ApplySecurity(config);
+        config.BootstrapServers = BootstrapServers;
+        return config;
+    }
+
+    /// <summary>Start-up validation: each message names the key to fix.</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!Protocols.TryGetValue(SecurityProtocol, out var protocol))
+        {
+            yield return new ValidationResult($"{Section}:{nameof(SecurityProtocol)} '{SecurityProtocol}' is not one of {string.Join(", ", Protocols.Keys)}", [nameof(SecurityProtocol)]);
+            yield break;
+        }
+
+        if (protocol is Confluent.Kafka.SecurityProtocol.SaslPlaintext or Confluent.Kafka.SecurityProtocol.SaslSsl)
+        {
+            if (!Mechanisms.ContainsKey(SaslMechanism))
+            {
+                yield return new ValidationResult($"{Section}:{nameof(SaslMechanism)} '{SaslMechanism}' is not one of {string.Join(", ", Mechanisms.Keys)}", [nameof(SaslMechanism)]);
+            }
+
+            if (string.IsNullOrWhiteSpace(SaslUsername))
+            {
+                yield return new ValidationResult($"{Section}:{nameof(SaslUsername)} is required with {Section}:{nameof(SecurityProtocol)} {SecurityProtocol}", [nameof(SaslUsername)]);
+            }
+
+            if (string.IsNullOrEmpty(SaslPassword))
+            {
+                yield return new ValidationResult($"{Section}:{nameof(SaslPassword)} is required with {Section}:{nameof(SecurityProtocol)} {SecurityProtocol}", [nameof(SaslPassword)]);
+            }
+        }
+        else if (SaslUsername.Length > 0 || SaslPassword.Length > 0)
+        {
+            yield return new ValidationResult($"{Section}:{nameof(SaslUsername)}/{nameof(SaslPassword)} need {Section}:{nameof(SecurityProtocol)} sasl_ssl (or sasl_plaintext)", [nameof(SecurityProtocol)]);
+        }
+    }
+
+    private static readonly Dictionary<string, SecurityProtocol> Protocols = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["plaintext"] = Confluent.Kafka.SecurityProtocol.Plaintext,
+        ["ssl"] = Confluent.Kafka.SecurityProtocol.Ssl,
+        ["sasl_plaintext"] = Confluent.Kafka.SecurityProtocol.SaslPlaintext,
+        ["sasl_ssl"] = Confluent.Kafka.SecurityProtocol.SaslSsl,
+    };
+
+    private static readonly Dictionary<string, SaslMechanism> Mechanisms = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["SCRAM-SHA-512"] = Confluent.Kafka.SaslMechanism.ScramSha512,
+        ["SCRAM-SHA-256"] = Confluent.Kafka.SaslMechanism.ScramSha256,
+        ["PLAIN"] = Confluent.Kafka.SaslMechanism.Plain,
+    };
+
+    // The typed settings win over Settings: the secret comes from its own key, so it is never in a ConfigMap.
+    private void ApplySecurity(ClientConfig config)
+    {
+        if (!Protocols.TryGetValue(SecurityProtocol, out var protocol) || (protocol == Confluent.Kafka.SecurityProtocol.Plaintext && config.SecurityProtocol is not null))
+        {
+            return;   // invalid (validation says so) or plaintext by default while Settings chose something else
+        }
+
+        config.SecurityProtocol = protocol;
+        if (protocol is Confluent.Kafka.SecurityProtocol.SaslPlaintext or Confluent.Kafka.SecurityProtocol.SaslSsl && Mechanisms.TryGetValue(SaslMechanism, out var mechanism))
+        {
+            config.SaslMechanism = mechanism;
+            config.SaslUsername = SaslUsername;
+            config.SaslPassword = SaslPassword;
+        }
+
+        if (SslCaLocation.Length > 0)
+        {
+            config.SslCaLocation = SslCaLocation;
+        }
     }
 
     private static void Overlay(ClientConfig config, Dictionary<string, string> settings)
@@ -82,28 +180,6 @@ public sealed class KafkaOptions
         {
             config.Set(key, value);
         }
-    }
-}
-
-/// <summary>Names of the headers a dead-lettered message carries next to its unchanged key and value.</summary>
-public static class DeadLetterHeaders
-{
-    public const string Reason = "dlq.reason";
-    public const string SourceTopic = "dlq.source.topic";
-    public const string SourcePartition = "dlq.source.partition";
-    public const string SourceOffset = "dlq.source.offset";
-
-    /// <summary>The headers of <paramref name="source"/> dead-lettered for <paramref name="reason"/>.</summary>
-    public static Headers For(string reason, IncomingMessage source)
-    {
-        ArgumentNullException.ThrowIfNull(source);
-        return new()
-        {
-            { Reason, Encoding.UTF8.GetBytes(reason) },
-            { SourceTopic, Encoding.UTF8.GetBytes(source.Topic) },
-            { SourcePartition, Encoding.UTF8.GetBytes(source.Partition.ToString(CultureInfo.InvariantCulture)) },
-            { SourceOffset, Encoding.UTF8.GetBytes(source.Offset.ToString(CultureInfo.InvariantCulture)) },
-        };
     }
 }
 

@@ -104,7 +104,25 @@ public static class ModelFile
     public static ModelContents Read(byte[] bytes, string origin)
     {
         ArgumentNullException.ThrowIfNull(bytes);
+        try
+        {
+            return ReadChecked(bytes, origin);
+        }
+        catch (Exception e) when (e is not InvalidDataException and (FormatException or OverflowException or ArgumentException or NullReferenceException or IndexOutOfRangeException or NotSupportedException or InvalidOperationException))
+        {
+            // Whatever a crafted manifest makes the deserializer or a check throw is a refused file, not a crash.
+            throw new InvalidDataException($"{origin}: not a readable model file: {e.Message}", e);
+        }
+    }
+
+    private static ModelContents ReadChecked(byte[] bytes, string origin)
+    {
         var (manifest, weightsStart) = ReadHeader(bytes, origin);
+        if (manifest.Hyperparameters is null || manifest.Features is null || manifest.Training is null)
+        {
+            throw new InvalidDataException($"{origin}: the manifest lacks hyperparameters, features or its training record");
+        }
+
         if (manifest.Parameters is not { Count: > 0 })
         {
             throw new InvalidDataException($"{origin}: the manifest lists no parameters");

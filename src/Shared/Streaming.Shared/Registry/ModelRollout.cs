@@ -1,3 +1,4 @@
+using Streaming.Shared.Models;
 using System.Globalization;
 
 namespace Streaming.Shared.Registry;
@@ -15,7 +16,8 @@ public static class ModelRollout
     /// <summary>
     /// Makes <paramref name="version"/> the active version. The previous active version goes to the front of the
     /// history (for <see cref="RollbackAsync"/>); a canary of the same version ends, since everyone now gets it.
-    /// Promoting the active version changes nothing.
+    /// Promoting the active version changes nothing. The version is downloaded and checked first
+    /// (<see cref="VerifyAsync"/>): a corrupt or altered one is refused before the routing changes.
     /// </summary>
     /// <param name="registry">The registry.</param>
     /// <param name="version">The version to activate.</param>
@@ -23,46 +25,112 @@ public static class ModelRollout
     /// <param name="cancellationToken">Cancels between attempts.</param>
     /// <returns>The routing after the change.</returns>
     /// <exception cref="ArgumentException">Unknown version.</exception>
+    /// <exception cref="InvalidDataException">The version's stored file is corrupt, altered or not a readable model.</exception>
     /// <exception cref="PromotionRefusedException">The gate refused the version.</exception>
-    public static async Task<ModelRouting> PromoteAsync(this IModelRegistry registry, string version, PromotionGate? gate = null, CancellationToken cancellationToken = default)
+    public static async Task<ModelRouting> PromoteAsync(this IModelRegistry registry, string version, PromotionGate? gate = null, CancellationToken cancellationToken = default) =>
+        (await registry.RollOutAsync(version, new RolloutPlan { Kind = RolloutKind.Promote, Gate = gate }, cancellationToken).ConfigureAwait(false)).Routing;
+
+    /// <summary>
+    /// Serves <paramref name="version"/> to <paramref name="percent"/> % of users (chosen by <see cref="CanarySplit"/>),
+    /// replacing any other canary. Needs an active version for everyone else. The version is verified first, as by
+    /// <see cref="PromoteAsync"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Unknown version, or a percentage outside (0, 100].</exception>
+    /// <exception cref="InvalidOperationException">No active version yet, or <paramref name="version"/> is the active one.</exception>
+    /// <exception cref="InvalidDataException">The version's stored file is corrupt, altered or not a readable model.</exception>
+    /// <exception cref="PromotionRefusedException">The gate refused the version.</exception>
+    public static async Task<ModelRouting> SetCanaryAsync(this IModelRegistry registry, string version, double percent, PromotionGate? gate = null, CancellationToken cancellationToken = default) =>
+        (await registry.RollOutAsync(version, new RolloutPlan { Kind = RolloutKind.Canary, CanaryPercent = percent, Gate = gate }, cancellationToken).ConfigureAwait(false)).Routing;
+
+    /// <summary>
+    /// Downloads <paramref name="version"/> (the registry checks its SHA-256 against the one recorded at push) and
+    /// inspects the file in full (<see cref="ModelFile.Inspect"/>): what every Adapter will do before serving it.
+    /// </summary>
+    /// <exception cref="ArgumentException">Unknown version.</exception>
+    /// <exception cref="InvalidDataException">Corrupt, altered or not a readable model; the message says why.</exception>
+    public static async Task<ModelManifest> VerifyAsync(this IModelRegistry registry, string version, CancellationToken cancellationToken = default)
     {
-        var candidate = await RequireAsync(registry, version, cancellationToken).ConfigureAwait(false);
-        return await registry.UpdateRoutingAsync(async (current, ct) =>
+        ArgumentNullException.ThrowIfNull(registry);
+        byte[] bytes = await registry.DownloadAsync(version, cancellationToken).ConfigureAwait(false);
+        return ModelFile.Inspect(bytes, $"model {version} in {registry.Description}");
+    }
+
+    /// <summary>
+    /// The one roll-out path (the CLI's <c>models push/promote/canary</c> and the MetaTrainer use it): pushes
+    /// <paramref name="modelFile"/> as a new version, then applies <paramref name="plan"/> to it.
+    /// </summary>
+    /// <param name="registry">The registry.</param>
+    /// <param name="modelFile">The model file (checked in full by the push).</param>
+    /// <param name="options">Parent, metrics, notes.</param>
+    /// <param name="plan">What to do with the new version.</param>
+    /// <param name="pushed">Told about the new version as soon as it is stored, before the roll-out (for progress output).</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    /// <returns>The new version and what the roll-out did (the version stays pushed when the roll-out is refused).</returns>
+    /// <exception cref="PromotionRefusedException">The gate refused the version (it is pushed, not routed).</exception>
+    public static async Task<(RegisteredModel Model, RolloutResult Rollout)> PushAndRollOutAsync(
+        this IModelRegistry registry, byte[] modelFile, ModelPushOptions options, RolloutPlan plan, Action<RegisteredModel>? pushed = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        var model = await registry.PushAsync(modelFile, options, cancellationToken).ConfigureAwait(false);
+        pushed?.Invoke(model);
+        return (model, await registry.RollOutAsync(model.Version, plan, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// Applies <paramref name="plan"/> to <paramref name="version"/>: verifies the version (<see cref="VerifyAsync"/>),
+    /// then changes the routing by compare-and-set, checking the gate and, when the plan has one, that the active
+    /// version is still the expected one (otherwise nothing changes and <see cref="RolloutResult.Conflict"/> says what
+    /// is active instead).
+    /// </summary>
+    /// <exception cref="ArgumentException">Unknown version, or a canary percentage outside (0, 100].</exception>
+    /// <exception cref="InvalidOperationException">A canary without an active version, or of the active version.</exception>
+    /// <exception cref="InvalidDataException">The version's stored file is corrupt, altered or not a readable model.</exception>
+    /// <exception cref="PromotionRefusedException">The gate refused the version.</exception>
+    public static async Task<RolloutResult> RollOutAsync(this IModelRegistry registry, string version, RolloutPlan plan, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        if (plan.Kind == RolloutKind.None)
         {
-            if (current.Active == version)
+            return new RolloutResult(await registry.GetRoutingAsync(cancellationToken).ConfigureAwait(false), Changed: false, Conflict: null);
+        }
+
+        double percent = plan.CanaryPercent;
+        if (plan.Kind == RolloutKind.Canary && (!double.IsFinite(percent) || percent is <= 0 or > 100))
+        {
+            throw new ArgumentException($"canary percentage {percent.ToString(CultureInfo.InvariantCulture)} is outside (0, 100]", nameof(plan));
+        }
+
+        var candidate = await RequireAsync(registry, version, cancellationToken).ConfigureAwait(false);
+        await registry.VerifyAsync(version, cancellationToken).ConfigureAwait(false);
+        string? conflict = null;
+        long before = -1;
+        var routing = await registry.UpdateRoutingAsync(async (current, ct) =>
+        {
+            before = current.Revision;
+            conflict = plan.ExpectedActive is { } expected && current.Active != expected.Version ? current.Active ?? "none" : null;
+            if (conflict is not null)
             {
                 return null;
             }
 
-            await CheckGateAsync(registry, gate, candidate, current, ct).ConfigureAwait(false);
-            bool endsCanary = current.Canary == version;
-            return current with
+            if (plan.Kind == RolloutKind.Promote)
             {
-                Active = version,
-                History = current.Active is null ? current.History : [current.Active, .. current.History.Take(ModelRouting.MaxHistory - 1)],
-                Canary = endsCanary ? null : current.Canary,
-                CanaryPercent = endsCanary ? 0 : current.CanaryPercent,
-            };
-        }, cancellationToken).ConfigureAwait(false);
-    }
+                if (current.Active == version)
+                {
+                    return null;
+                }
 
-    /// <summary>
-    /// Serves <paramref name="version"/> to <paramref name="percent"/> % of users (chosen by <see cref="CanarySplit"/>),
-    /// replacing any other canary. Needs an active version for everyone else.
-    /// </summary>
-    /// <exception cref="ArgumentException">Unknown version, or a percentage outside (0, 100].</exception>
-    /// <exception cref="InvalidOperationException">No active version yet, or <paramref name="version"/> is the active one.</exception>
-    /// <exception cref="PromotionRefusedException">The gate refused the version.</exception>
-    public static async Task<ModelRouting> SetCanaryAsync(this IModelRegistry registry, string version, double percent, PromotionGate? gate = null, CancellationToken cancellationToken = default)
-    {
-        if (!double.IsFinite(percent) || percent is <= 0 or > 100)
-        {
-            throw new ArgumentException($"canary percentage {percent.ToString(CultureInfo.InvariantCulture)} is outside (0, 100]", nameof(percent));
-        }
+                await CheckGateAsync(registry, plan.Gate, candidate, current, ct).ConfigureAwait(false);
+                bool endsCanary = current.Canary == version;
+                return current with
+                {
+                    Active = version,
+                    History = current.Active is null ? current.History : [current.Active, .. current.History.Take(ModelRouting.MaxHistory - 1)],
+                    Canary = endsCanary ? null : current.Canary,
+                    CanaryPercent = endsCanary ? 0 : current.CanaryPercent,
+                };
+            }
 
-        var candidate = await RequireAsync(registry, version, cancellationToken).ConfigureAwait(false);
-        return await registry.UpdateRoutingAsync(async (current, ct) =>
-        {
             if (current.Active is null)
             {
                 throw new InvalidOperationException($"{registry.Description} has no active version: promote one before starting a canary");
@@ -78,9 +146,10 @@ public static class ModelRollout
                 return null;
             }
 
-            await CheckGateAsync(registry, gate, candidate, current, ct).ConfigureAwait(false);
+            await CheckGateAsync(registry, plan.Gate, candidate, current, ct).ConfigureAwait(false);
             return current with { Canary = version, CanaryPercent = percent };
         }, cancellationToken).ConfigureAwait(false);
+        return new RolloutResult(routing, Changed: routing.Revision != before, conflict);
     }
 
     /// <summary>Ends the canary: everyone gets the active version. Changes nothing when there is no canary.</summary>
@@ -166,6 +235,46 @@ public static class ModelRollout
         }
     }
 }
+
+/// <summary>What a roll-out does with a version.</summary>
+public enum RolloutKind
+{
+    /// <summary>Nothing: the version is published for a person to promote.</summary>
+    None,
+
+    /// <summary>Make it the active version.</summary>
+    Promote,
+
+    /// <summary>Serve it to a share of users next to the active version.</summary>
+    Canary,
+}
+
+/// <summary>The active version a roll-out expects to find (null <paramref name="Version"/>: none yet).</summary>
+public sealed record ExpectedActive(string? Version);
+
+/// <summary>A roll-out: promote or canary, subject to an optional gate and an optional expected active version (compare-and-set).</summary>
+public sealed record RolloutPlan
+{
+    public RolloutKind Kind { get; init; }
+
+    /// <summary>For <see cref="RolloutKind.Canary"/>: the share of users, in (0, 100].</summary>
+    public double CanaryPercent { get; init; }
+
+    /// <summary>Refuses a version worse than the active one; null: no gate.</summary>
+    public PromotionGate? Gate { get; init; }
+
+    /// <summary>
+    /// When set, the routing changes only if the active version is still this one (the version the candidate was
+    /// judged against): a trainer's candidate is not routed over a version someone promoted during its run.
+    /// </summary>
+    public ExpectedActive? ExpectedActive { get; init; }
+}
+
+/// <summary>What a roll-out did.</summary>
+/// <param name="Routing">The routing afterwards.</param>
+/// <param name="Changed">Whether the routing changed (false: it was already so, or a conflict).</param>
+/// <param name="Conflict">The active version found instead of the expected one ("none" for none); null when there was no conflict.</param>
+public sealed record RolloutResult(ModelRouting Routing, bool Changed, string? Conflict);
 
 /// <summary>
 /// A quality gate: a version may replace (or be canaried against) the active one only if one metric is not worse

@@ -14,8 +14,10 @@ public sealed record CachedFastWeights(string ModelVersion, long Interactions, f
 /// <summary>
 /// Per-user fast weights in Redis (<c>{prefix}:{user}</c>, with a TTL), stored compactly as float16:
 /// <c>format(1) | version length(1) | version | interactions(8) | count(4) | count x float16</c>.
-/// Half precision halves the cache (2,820 B -> 1,410 B per user for the low-rank scope); fast weights are
-/// recomputed from the session whenever they are missing or stale. Thread-safe.
+/// Half precision halves the cache (2,820 B -> 1,410 B per user for the low-rank scope). The Adapter writes
+/// entries without weights (count 0: the model version and the session size a user was adapted on, about
+/// 25 bytes plus the key, under a TTL): no serving path reads weights back, and at 41 KB per user (scope
+/// <c>all</c>) they were what filled Redis. Thread-safe.
 /// </summary>
 public sealed class FastWeightCache(IConnectionMultiplexer redis, string prefix, TimeSpan ttl) : IFastWeightCache
 {
