@@ -178,6 +178,19 @@ public sealed class PipelineProcessTests(RedisServerFixture redis, KafkaMockClus
         Assert.Contains("Adapter:Model", service.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Adapter_ModelWithAPerUserStateAboveTheLimit_IsRefusedBeforeItServesNamingTheKey()
+    {
+        var environment = Environment(Guid.NewGuid().ToString("N")[..8]);
+        environment["Adapter__MaxFastStateBytes"] = "64";
+
+        using var service = ServiceProcess.Start("Streaming.Adapter", environment);
+
+        Assert.True(service.WaitForExit(TimeSpan.FromSeconds(60)), "the service served a model above the state limit");
+        Assert.NotEqual(0, service.ExitCode);
+        Assert.Contains("Adapter:MaxFastStateBytes", service.Output, StringComparison.Ordinal);
+    }
+
     private Dictionary<string, string> Environment(string run)
     {
         var environment = PipelineEnvironment.For(run, kafka, redis);
