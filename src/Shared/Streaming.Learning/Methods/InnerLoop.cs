@@ -63,10 +63,16 @@ public static class InnerLoop
 
         // Autograd: differentiate the loss itself. First order (and serving) take the gradient at a detached copy,
         // so the result is a constant; second order keeps the graph so the meta-gradient flows through it.
+        // The inputs are detached too in that case: a constant gradient needs no graph to the encoder. Second order keeps
+        // the graph (retain_graph, as PyTorch does with create_graph), since the query loss later backpropagates through
+        // the same user and item representations (a sequence encoder's, say).
         using var enabled = enable_grad();
-        var at = secondOrder && fast.Values.All(t => t.requires_grad) ? fast : fast.Select((_, t) => t.detach().requires_grad_());
-        Tensor loss = model.Loss.PerUser(network.Forward(supportItems, users, at).Prediction, support).sum();
-        var g = torch.autograd.grad([loss], at.Values.ToArray(), create_graph: secondOrder && at == fast, allow_unused: true);
+        bool keep = secondOrder && fast.Values.All(t => t.requires_grad);
+        var at = keep ? fast : fast.Select((_, t) => t.detach().requires_grad_());
+        Tensor loss = keep
+            ? model.Loss.PerUser(network.Forward(supportItems, users, at).Prediction, support).sum()
+            : model.Loss.PerUser(network.Forward(supportItems.detach(), users.detach(), at).Prediction, support).sum();
+        var g = torch.autograd.grad([loss], at.Values.ToArray(), retain_graph: keep, create_graph: keep, allow_unused: true);
         return new FastWeights(fast.Spec, g.Select((t, i) => t ?? zeros_like(at.Values[i])).ToArray());
     }
 }

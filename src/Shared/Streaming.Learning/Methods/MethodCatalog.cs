@@ -1,4 +1,7 @@
+using Streaming.Learning.Methods.Mamo;
+using Streaming.Learning.Methods.Melo;
 using Streaming.Learning.Networks.Melu;
+using Streaming.Learning.Networks.Sequential;
 using Streaming.Shared.Data;
 
 namespace Streaming.Learning.Methods;
@@ -17,11 +20,15 @@ public static class MethodCatalog
         new MetaSgd(),
         new Lslr(),
         new Anil(),
+        new MamoMethod(),
+        new MeloMethod(),
     ];
 
     private static readonly Dictionary<string, Func<Hyperparameters, FeatureSpace, MetaNetwork>> Networks = new(StringComparer.Ordinal)
     {
         [MeluNetwork.Name] = (hyper, features) => new MeluNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray()),
+        [Gru4RecNetwork.Name] = (hyper, features) => new Gru4RecNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray()),
+        [SasRecNetwork.Name] = (hyper, features) => new SasRecNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray()),
     };
 
     /// <summary>Every registered method name, in registration order.</summary>
