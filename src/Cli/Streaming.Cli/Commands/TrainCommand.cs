@@ -16,6 +16,7 @@ internal static class TrainCommand
         var data = CommonOptions.Data(required: true);
         var output = new Option<string>("--out") { Description = "Model file to write (checkpointed at every validation improvement).", Required = true };
         var algo = new Option<string>("--algo") { Description = $"The meta-learning method: {string.Join(", ", MethodCatalog.MethodNames)}.", DefaultValueFactory = _ => new Hyperparameters().Method };
+        var encoder = new Option<string?>("--encoder") { Description = $"The base network: {string.Join(", ", MethodCatalog.NetworkNames)} (default: {new Hyperparameters().Network}); combines with any --algo." };
         var steps = new Option<int>("--steps") { Description = "Local update steps (MeLU-1: 1, MeLU-5: 5).", DefaultValueFactory = _ => 5 };
         var scope = new Option<string>("--scope") { Description = "Fast-weight scope: all, last, bias, lowrank or context.", DefaultValueFactory = _ => "all" };
         var rank = new Option<int>("--rank") { Description = "Rank of the per-user deltas (scope lowrank).", DefaultValueFactory = _ => 4 };
@@ -39,13 +40,14 @@ internal static class TrainCommand
 
         var command = new Command("train", "Meta-train a model on the warm state of a data set (existing users x items released <= 1997).")
         {
-            data, output, algo, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, plateau, minCount, maxUsers, seed, device, registry, promote, canary, force,
+            data, output, algo, encoder, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, plateau, minCount, maxUsers, seed, device, registry, promote, canary, force,
         };
         command.SetAction(parse =>
         {
             var hyper = new Hyperparameters
             {
                 Method = CommonOptions.ParseMethod(parse.GetValue(algo)!, "--algo"),
+                Network = parse.GetValue(encoder) is { } network ? ParseNetwork(network) : new Hyperparameters().Network,
                 Scope = CommonOptions.ParseEnum<FastWeightScope>(parse.GetValue(scope)!, "--scope"),
                 InnerSteps = parse.GetValue(steps),
                 Rank = parse.GetValue(rank),
@@ -77,6 +79,10 @@ internal static class TrainCommand
         });
         return command;
     }
+
+    private static string ParseNetwork(string value) =>
+        MethodCatalog.NetworkNames.FirstOrDefault(n => string.Equals(n, value, StringComparison.OrdinalIgnoreCase))
+            ?? throw new ArgumentException($"--encoder: '{value}' is not one of {string.Join(", ", MethodCatalog.NetworkNames)}");
 
     public static int Run(string dataPath, string outputPath, TrainingOptions options, string deviceName, ModelsCommand.RegistryPush? push = null, DataSplit? split = null)
     {

@@ -39,6 +39,12 @@ public sealed record EvaluationOptions
 
     /// <summary>The top-N protocol's settings (list length, relevance threshold).</summary>
     public TopNOptions TopN { get; init; } = TopNOptions.Default;
+
+    /// <summary>
+    /// Measure the baselines too (the default). False measures the model alone, for comparing several models on the
+    /// same users and splits, where the baselines are measured once.
+    /// </summary>
+    public bool IncludeBaselines { get; init; } = true;
 }
 
 /// <summary>
@@ -71,9 +77,14 @@ public sealed record BaselineMetrics
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public TopNResult? TopN { get; init; }
 
+    /// <summary>A rating predictor's MAE per true rating value (<see cref="PartitionMetrics.MaeByRating"/>).</summary>
+    [JsonPropertyName("mae_by_rating")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public MaeByRating? MaeByRating { get; init; }
+
     /// <summary>A rating predictor's figures (and its list's, when it makes one).</summary>
     public static BaselineMetrics Of(PartitionMetrics m, TopNResult? topN = null) =>
-        new() { Users = m.Users, Mae = m.Mae, Rmse = m.Rmse, Ndcg3 = m.Ndcg3, TopN = topN };
+        new() { Users = m.Users, Mae = m.Mae, Rmse = m.Rmse, Ndcg3 = m.Ndcg3, TopN = topN, MaeByRating = m.MaeByRating };
 
     /// <summary>A list recommender's figures.</summary>
     public static BaselineMetrics Of(TopNResult topN) => new() { Users = topN.Users + topN.SkippedUsers, TopN = topN };
@@ -202,37 +213,45 @@ public static class ColdStartEvaluation
         Func<IReadOnlyList<UserTask>, IReadOnlyList<int>, float[]> Scorer(int adaptSteps) =>
             (tasks, candidates) => recommender.ScoreCandidates([.. tasks.Select(t => new UserSession(data.Users.GetValueOrDefault(t.UserId) ?? UserProfile.Unknown, t.Support))], adaptSteps, candidates);
 
-        baselines["meta_init_no_adaptation"] = new PartitionPair(
-            BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, 0), topN.Evaluate(Scorer(0), existing, existingCandidates)),
-            BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, 0), topN.Evaluate(Scorer(0), fresh, freshCandidates)));
-
         var ours = new PartitionPair(
             BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, steps), topN.Evaluate(Scorer(steps), existing, existingCandidates)),
             BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, steps), topN.Evaluate(Scorer(steps), fresh, freshCandidates)));
 
-        var fit = new TopNTrainingData(training ?? [], data.Items);
-        if (training is not null)
+        float rate = 0;
+        if (options.IncludeBaselines)
         {
-            ITopNRecommender[] collaborative = [new PopularityRecommender(), new TopRatedRecommender(), new ItemKnnRecommender(), new EaseRecommender()];
-            foreach (var baseline in collaborative)
+            baselines["meta_init_no_adaptation"] = new PartitionPair(
+                BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, 0), topN.Evaluate(Scorer(0), existing, existingCandidates)),
+                BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, 0), topN.Evaluate(Scorer(0), fresh, freshCandidates)));
+
+            var fit = new TopNTrainingData(training ?? [], data.Items);
+            if (training is not null)
             {
-                baselines[baseline.Name] = new PartitionPair(BaselineMetrics.Of(topN.FitAndEvaluate(baseline, fit, existing, existingCandidates)), null);
+                ITopNRecommender[] collaborative = [new PopularityRecommender(), new TopRatedRecommender(), new ItemKnnRecommender(), new EaseRecommender()];
+                foreach (var baseline in collaborative)
+                {
+                    baselines[baseline.Name] = new PartitionPair(BaselineMetrics.Of(topN.FitAndEvaluate(baseline, fit, existing, existingCandidates)), null);
+                }
             }
-        }
 
-        // What a user below the few-shot threshold is shown (evidence candidates, then popular items), judged the same way.
-        if (model.Manifest.Onboarding is { } onboarding)
+            // What a user below the few-shot threshold is shown (evidence candidates, then popular items), judged the same way.
+            if (model.Manifest.Onboarding is { } onboarding)
+            {
+                baselines["onboarding_list"] = new PartitionPair(BaselineMetrics.Of(topN.Evaluate(new OnboardingList(onboarding), existing, existingCandidates)), null);
+            }
+
+            foreach (var baseline in new ITopNRecommender[] { new RandomRecommender(options.Seed), new ContentKnnRecommender() })
+            {
+                baselines[baseline.Name] = new PartitionPair(null, BaselineMetrics.Of(topN.FitAndEvaluate(baseline, fit, fresh, freshCandidates)));
+            }
+
+            (var plain, rate) = PlainBaseline(model, items, table, data, trainingRatings, validationUsers, existingBatches, freshBatches, steps, options);
+            baselines["plain_network_finetuned"] = plain;
+        }
+        else
         {
-            baselines["onboarding_list"] = new PartitionPair(BaselineMetrics.Of(topN.Evaluate(new OnboardingList(onboarding), existing, existingCandidates)), null);
+            baselines.Clear();
         }
-
-        foreach (var baseline in new ITopNRecommender[] { new RandomRecommender(options.Seed), new ContentKnnRecommender() })
-        {
-            baselines[baseline.Name] = new PartitionPair(null, BaselineMetrics.Of(topN.FitAndEvaluate(baseline, fit, fresh, freshCandidates)));
-        }
-
-        var (plain, rate) = PlainBaseline(model, items, table, data, trainingRatings, validationUsers, existingBatches, freshBatches, steps, options);
-        baselines["plain_network_finetuned"] = plain;
 
         foreach (var b in existingBatches.Concat(freshBatches))
         {
@@ -255,7 +274,7 @@ public static class ColdStartEvaluation
         };
     }
 
-    private static PartitionMetrics Model(BaselineMetrics m) => new(m.Users, m.Mae!.Value, m.Rmse!.Value, m.Ndcg3!.Value) { TopN = m.TopN };
+    private static PartitionMetrics Model(BaselineMetrics m) => new(m.Users, m.Mae!.Value, m.Rmse!.Value, m.Ndcg3!.Value) { TopN = m.TopN, MaeByRating = m.MaeByRating };
 
     // The training users' warm-state ratings of the model's recorded split of the training folder (never an evaluated user).
     private static (Rating[]? Ratings, string? Description) TrainingRatings(RatingsDataset? training, TrainingRecord record, ProtocolOptions protocol, IReadOnlyList<int> evaluated)

@@ -43,8 +43,8 @@ public sealed class TaskBatch : IDisposable
 
     public Tensor QueryMask { get; }
 
-    /// <summary>What a network may read about the users: the profile, and the support set as the ordered history.</summary>
-    public UserInputs Users => new(Profile, SupportRows, SupportMask);
+    /// <summary>What a network may read about the users: the profile, and the support set (with its ratings) as the ordered history.</summary>
+    public UserInputs Users => new(Profile, SupportRows, SupportMask, SupportRatings);
 
     /// <summary>The support ratings as inner-loss targets.</summary>
     public SupportTargets SupportTargets => new(SupportRatings, SupportMask);

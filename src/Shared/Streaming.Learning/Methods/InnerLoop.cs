@@ -63,12 +63,18 @@ public static class InnerLoop
 
         // Autograd: differentiate the loss itself. First order (and serving) take the gradient at a detached copy,
         // so the result is a constant; second order keeps the graph so the meta-gradient flows through it.
+        // The inputs are detached too in that case: a constant gradient needs no graph to the encoder. Second order keeps
+        // the graph (retain_graph, as PyTorch does with create_graph), since the query loss later backpropagates through
+        // the same user and item representations (a sequence encoder's, say).
         using var enabled = enable_grad();
-        var at = secondOrder && fast.Values.All(t => t.requires_grad) ? fast : fast.Select((_, t) => t.detach().requires_grad_());
-        Tensor loss = model.Loss.PerUser(network.Forward(supportItems, users, at), support).sum();
-        // Second order keeps the graph too (PyTorch's retain_graph defaults to create_graph; TorchSharp's does not):
-        // the outer backward passes through this step's forward nodes again.
-        bool keep = secondOrder && at == fast;
+        // First order (and serving) detach the inputs too: a constant gradient needs no graph to the encoder. Second order
+        // keeps the graph (retain_graph as well: PyTorch's defaults to create_graph, TorchSharp's does not), since the
+        // outer backward passes through this step's forward nodes again (a sequence encoder's, say).
+        bool keep = secondOrder && fast.Values.All(t => t.requires_grad);
+        var at = keep ? fast : fast.Select((_, t) => t.detach().requires_grad_());
+        Tensor loss = keep
+            ? model.Loss.PerUser(network.Forward(supportItems, users, at), support).sum()
+            : model.Loss.PerUser(network.Forward(supportItems.detach(), users.detach(), at), support).sum();
         var g = torch.autograd.grad([loss], at.Values.ToArray(), retain_graph: keep, create_graph: keep, allow_unused: true);
         return new FastWeights(fast.Spec, g.Select((t, i) => t ?? zeros_like(at.Values[i])).ToArray());
     }

@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace Streaming.Learning.Methods;
 
 /// <summary>
@@ -25,8 +27,27 @@ public abstract class MetaMethod
     /// <summary>The inner-rate policy for a network's fast weights.</summary>
     public abstract InnerRatePolicy CreateRates(FastWeightSpec spec, Hyperparameters hyper);
 
-    /// <summary>The inner (and outer) loss. MSE unless the method says otherwise.</summary>
+    /// <summary>The inner loss (the local update's). MSE unless the method says otherwise.</summary>
     public virtual InnerLoss CreateLoss(Hyperparameters hyper) => new MseLoss();
+
+    /// <summary>
+    /// The outer (query) loss the meta-update minimises. MSE, the protocol's error, unless the method says otherwise;
+    /// kept apart from <see cref="CreateLoss"/> so that a method can reshape the inner loss (MELO's weighted loss)
+    /// and still be meta-trained on the plain error.
+    /// </summary>
+    public virtual InnerLoss CreateOuterLoss(Hyperparameters hyper) => new MseLoss();
+
+    /// <summary>The network the method trains, given the registered one (MAMO wraps it with its memories); the registered one by default.</summary>
+    public virtual MetaNetwork CreateNetwork(MetaNetwork network, Hyperparameters hyper) => network;
+
+    /// <summary>
+    /// Called by the outer loop after each meta-update with the batch's user representations and adapted fast weights
+    /// (both detached). Training only: evaluation and serving never call it, so state it writes (MAMO's memories) is
+    /// read but never written there.
+    /// </summary>
+    public virtual void AfterTrainingStep(MetaModule module, Tensor users, FastWeights adapted)
+    {
+    }
 }
 
 /// <summary>MAML, second order: the meta-gradient flows through the inner-loop gradients; one fixed inner rate.</summary>

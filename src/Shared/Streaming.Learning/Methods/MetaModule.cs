@@ -23,12 +23,14 @@ public sealed class MetaModule : nn.Module
         ArgumentNullException.ThrowIfNull(method);
         Method = method;
         Hyper = network.Hyper with { Method = method.Name };
-        Network = network;
+        Network = method.CreateNetwork(network, Hyper);
         Rates = method.CreateRates(Network.FastSpec, Hyper);
         Loss = method.CreateLoss(Hyper);
+        OuterLoss = method.CreateOuterLoss(Hyper);
         register_module("network", Network);
         register_module("rates", Rates);
         register_module("loss", Loss);
+        register_module("outer_loss", OuterLoss);
     }
 
     private MetaModule(MetaMethod method, Hyperparameters hyper, FeatureSpace features)
@@ -45,7 +47,11 @@ public sealed class MetaModule : nn.Module
 
     public InnerRatePolicy Rates { get; }
 
+    /// <summary>The inner loss (the local update minimises it).</summary>
     public InnerLoss Loss { get; }
+
+    /// <summary>The outer loss (the meta-update minimises it on the query sets).</summary>
+    public InnerLoss OuterLoss { get; }
 
     /// <summary>Values of one user's fast state.</summary>
     public long FastStateSize => Network.FastSpec.StateSize;

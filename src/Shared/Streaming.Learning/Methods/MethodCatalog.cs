@@ -1,4 +1,7 @@
+using Streaming.Learning.Methods.Mamo;
+using Streaming.Learning.Methods.Melo;
 using Streaming.Learning.Networks.Melu;
+using Streaming.Learning.Networks.Sequential;
 using Streaming.Learning.Networks.TwoTower;
 using Streaming.Shared.Data;
 
@@ -19,12 +22,16 @@ public static class MethodCatalog
         new Lslr(),
         new Anil(),
         new MetaSgdRanking(),
+        new MamoMethod(),
+        new MeloMethod(),
     ];
 
     private static readonly Dictionary<string, Func<Hyperparameters, FeatureSpace, MetaNetwork>> Networks = new(StringComparer.Ordinal)
     {
         [MeluNetwork.Name] = (hyper, features) => new MeluNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray()),
         [TwoTowerNetwork.Name] = (hyper, features) => new TwoTowerNetwork(hyper, features),
+        [Gru4RecNetwork.Name] = (hyper, features) => new Gru4RecNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray()),
+        [SasRecNetwork.Name] = (hyper, features) => new SasRecNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray()),
     };
 
     /// <summary>Every registered method name, in registration order.</summary>

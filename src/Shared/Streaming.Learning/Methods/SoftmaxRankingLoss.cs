@@ -70,4 +70,7 @@ public sealed class MetaSgdRanking : MetaMethod
     public override InnerRatePolicy CreateRates(FastWeightSpec spec, Hyperparameters hyper) => new PerParameterRates(spec, hyper.InnerLearningRate);
 
     public override InnerLoss CreateLoss(Hyperparameters hyper) => new SoftmaxRankingLoss(DefaultRankingWeight);
+
+    /// <summary>The query loss is the same rating-plus-ranking loss: the list is what the outer loop must improve.</summary>
+    public override InnerLoss CreateOuterLoss(Hyperparameters hyper) => new SoftmaxRankingLoss(DefaultRankingWeight);
 }

@@ -47,10 +47,11 @@ public sealed class MetaLearner : IDisposable
         var (support, query, users) = Embed(batch);
         int steps = Module.Hyper.InnerSteps;
         Tensor loss;
+        FastWeights adapted;
         if (stepWeights is not null && steps > 0)
         {
             Tensor total = zeros(1, device: users.device);
-            Module.Adapt(support, users, batch.SupportTargets, steps, SecondOrder, (step, fast) =>
+            adapted = Module.Adapt(support, users, batch.SupportTargets, steps, SecondOrder, (step, fast) =>
             {
                 if (stepWeights[step] > 0)
                 {
@@ -61,13 +62,19 @@ public sealed class MetaLearner : IDisposable
         }
         else
         {
-            var fast = Module.Adapt(support, users, batch.SupportTargets, steps, SecondOrder);
-            loss = QueryLoss(query, users, batch, fast);
+            adapted = Module.Adapt(support, users, batch.SupportTargets, steps, SecondOrder);
+            loss = QueryLoss(query, users, batch, adapted);
         }
 
         loss.backward();
         nn.utils.clip_grad_norm_(Module.parameters(), GradientClip);
         optimizer.step();
+        // After the step: state the method writes (MAMO's memories) is read by this batch's graph, so it may change only now.
+        using (no_grad())
+        {
+            Module.Method.AfterTrainingStep(Module, users.detach(), adapted.Select((_, t) => t.detach()));
+        }
+
         return loss.item<float>();
     }
 
@@ -137,5 +144,5 @@ public sealed class MetaLearner : IDisposable
         all.index_select(0, rows.flatten()).reshape(rows.shape[0], rows.shape[1], -1);
 
     private Tensor QueryLoss(Tensor query, Tensor users, TaskBatch batch, FastWeights fast) =>
-        Module.Loss.PerUser(Module.Network.Forward(query, users, fast), batch.QueryTargets).mean();
+        Module.OuterLoss.PerUser(Module.Network.Forward(query, users, fast), batch.QueryTargets).mean();
 }

@@ -47,7 +47,8 @@ public static class MeluProtocol
     /// items of <see cref="RatingsDataset.Items"/> that pass <paramref name="itemFilter"/>. Users with
     /// fewer than MinRatings or more than MaxRatings such ratings are left out. Each user's list is
     /// shuffled with a seed derived from (<paramref name="seed"/>, user id), so a user's task does not
-    /// depend on the other users asked for. Ordered by user id.
+    /// depend on the other users asked for; the last QueryCount are the query set, and the rest, the support set,
+    /// is put back in source order (the interaction order). Ordered by user id.
     /// </summary>
     public static IReadOnlyList<UserTask> BuildTasks(
         RatingsDataset data,
@@ -97,10 +98,16 @@ public static class MeluProtocol
                 continue;
             }
 
-            var shuffled = list.ToArray();
-            Shuffle(shuffled, new Random(UserSeed(seed, userId)));
-            var supportCount = shuffled.Length - options.QueryCount;
-            tasks.Add(new UserTask(userId, shuffled[..supportCount], shuffled[supportCount..]));
+            // Shuffle positions rather than ratings: the same permutation (so the same support / query membership as
+            // shuffling the ratings), but the support set can then be put back in the user's interaction order (the
+            // source order: this MovieLens copy has no timestamps), which sequential networks read as the history.
+            // Order-free networks (a mean loss over positions) are unaffected.
+            var positions = Enumerable.Range(0, list.Count).ToArray();
+            Shuffle(positions, new Random(UserSeed(seed, userId)));
+            var supportCount = positions.Length - options.QueryCount;
+            var support = positions[..supportCount];
+            Array.Sort(support);
+            tasks.Add(new UserTask(userId, [.. support.Select(i => list[i])], [.. positions[supportCount..].Select(i => list[i])]));
         }
 
         return tasks;

@@ -100,6 +100,34 @@ public sealed record PartitionMetrics(int Users, double Mae, double Rmse, double
     [System.Text.Json.Serialization.JsonPropertyName("top_n")]
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public TopN.TopNResult? TopN { get; init; }
+
+    /// <summary>
+    /// MAE over every query rating of each true value 1..5 (pooled over users, not a mean of per-user means: most users
+    /// have few or no low ratings). Shows what a method does for the rare low ratings; null where not measured.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonPropertyName("mae_by_rating")]
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public MaeByRating? MaeByRating { get; init; }
+}
+
+/// <summary>MAE per true rating value, pooled over users; a value is null when no query rating had it.</summary>
+public sealed record MaeByRating(
+    [property: System.Text.Json.Serialization.JsonPropertyName("1"), System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] double? One,
+    [property: System.Text.Json.Serialization.JsonPropertyName("2"), System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] double? Two,
+    [property: System.Text.Json.Serialization.JsonPropertyName("3"), System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] double? Three,
+    [property: System.Text.Json.Serialization.JsonPropertyName("4"), System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] double? Four,
+    [property: System.Text.Json.Serialization.JsonPropertyName("5"), System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] double? Five)
+{
+    /// <summary>The MAE of true rating <paramref name="value"/> (1..5), or null.</summary>
+    public double? this[int value] => value switch
+    {
+        1 => One,
+        2 => Two,
+        3 => Three,
+        4 => Four,
+        5 => Five,
+        _ => throw new ArgumentOutOfRangeException(nameof(value), value, "ratings are 1..5"),
+    };
 }
 
 /// <summary>Accumulates per-user metrics and averages them over users (MeLU paper, Eq. 4).</summary>
@@ -109,6 +137,10 @@ public sealed class MetricAccumulator
     private double _mae;
     private double _rmse;
     private double _ndcg3;
+
+    // Pooled absolute error and count per true rating value 1..5 (index 0 unused).
+    private readonly double[] _errorByRating = new double[6];
+    private readonly long[] _countByRating = new long[6];
 
     /// <summary>Adds one user's query predictions and true ratings.</summary>
     public void AddUser(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual) => AddUser(predicted, actual, predicted);
@@ -127,11 +159,26 @@ public sealed class MetricAccumulator
         _rmse += rmse;
         _ndcg3 += ndcg;
         _users++;
+        for (var i = 0; i < actual.Length; i++)
+        {
+            var value = (int)Math.Round(actual[i]);
+            if (value is >= 1 and <= 5)
+            {
+                _errorByRating[value] += Math.Abs(predicted[i] - actual[i]);
+                _countByRating[value]++;
+            }
+        }
     }
 
     /// <summary>The means so far; NaN metrics when no user was added.</summary>
     public PartitionMetrics Result() =>
         _users == 0
             ? new PartitionMetrics(0, double.NaN, double.NaN, double.NaN)
-            : new PartitionMetrics(_users, _mae / _users, _rmse / _users, _ndcg3 / _users);
+            : new PartitionMetrics(_users, _mae / _users, _rmse / _users, _ndcg3 / _users) { MaeByRating = ByRating() };
+
+    private MaeByRating ByRating()
+    {
+        double? Of(int v) => _countByRating[v] == 0 ? null : _errorByRating[v] / _countByRating[v];
+        return new MaeByRating(Of(1), Of(2), Of(3), Of(4), Of(5));
+    }
 }
