@@ -15,6 +15,7 @@ internal static class TrainCommand
     {
         var data = CommonOptions.Data(required: true);
         var output = new Option<string>("--out") { Description = "Model file to write (checkpointed at every validation improvement).", Required = true };
+        var network = new Option<string>("--network") { Description = $"The network: {string.Join(", ", MethodCatalog.NetworkNames)}.", DefaultValueFactory = _ => new Hyperparameters().Network };
         var algo = new Option<string>("--algo") { Description = $"The meta-learning method: {string.Join(", ", MethodCatalog.MethodNames)}.", DefaultValueFactory = _ => new Hyperparameters().Method };
         var steps = new Option<int>("--steps") { Description = "Local update steps (MeLU-1: 1, MeLU-5: 5).", DefaultValueFactory = _ => 5 };
         var scope = new Option<string>("--scope") { Description = "Fast-weight scope: all, last, bias, lowrank or context.", DefaultValueFactory = _ => "all" };
@@ -39,12 +40,13 @@ internal static class TrainCommand
 
         var command = new Command("train", "Meta-train a model on the warm state of a data set (existing users x items released <= 1997).")
         {
-            data, output, algo, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, plateau, minCount, maxUsers, seed, device, registry, promote, canary, force,
+            data, output, network, algo, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, plateau, minCount, maxUsers, seed, device, registry, promote, canary, force,
         };
         command.SetAction(parse =>
         {
             var hyper = new Hyperparameters
             {
+                Network = ParseNetwork(parse.GetValue(network)!),
                 Method = CommonOptions.ParseMethod(parse.GetValue(algo)!, "--algo"),
                 Scope = CommonOptions.ParseEnum<FastWeightScope>(parse.GetValue(scope)!, "--scope"),
                 InnerSteps = parse.GetValue(steps),
@@ -77,6 +79,11 @@ internal static class TrainCommand
         });
         return command;
     }
+
+    private static string ParseNetwork(string name) =>
+        MethodCatalog.NetworkNames.Contains(name, StringComparer.Ordinal)
+            ? name
+            : throw new ArgumentException($"--network: unknown network '{name}' (registered: {string.Join(", ", MethodCatalog.NetworkNames)})");
 
     public static int Run(string dataPath, string outputPath, TrainingOptions options, string deviceName, ModelsCommand.RegistryPush? push = null, DataSplit? split = null)
     {

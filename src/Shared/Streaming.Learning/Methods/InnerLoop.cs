@@ -70,6 +70,7 @@ public static class InnerLoop
         // the outer backward passes through this step's forward nodes again.
         bool keep = secondOrder && at == fast;
         var g = torch.autograd.grad([loss], at.Values.ToArray(), retain_graph: keep, create_graph: keep, allow_unused: true);
-        return new FastWeights(fast.Spec, g.Select((t, i) => t ?? zeros_like(at.Values[i])).ToArray());
+        // A slot the loss does not read (a list head under plain MSE) comes back as an undefined tensor, not null.
+        return new FastWeights(fast.Spec, g.Select((t, i) => t is null || t.IsInvalid ? zeros_like(at.Values[i]) : t).ToArray());
     }
 }

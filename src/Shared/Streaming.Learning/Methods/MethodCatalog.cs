@@ -1,3 +1,4 @@
+using Streaming.Learning.Networks.ItemItem;
 using Streaming.Learning.Networks.Melu;
 using Streaming.Learning.Networks.TwoTower;
 using Streaming.Shared.Data;
@@ -19,12 +20,14 @@ public static class MethodCatalog
         new Lslr(),
         new Anil(),
         new MetaSgdRanking(),
+        new MetaSgdLiked(),
     ];
 
     private static readonly Dictionary<string, Func<Hyperparameters, FeatureSpace, MetaNetwork>> Networks = new(StringComparer.Ordinal)
     {
         [MeluNetwork.Name] = (hyper, features) => new MeluNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray()),
         [TwoTowerNetwork.Name] = (hyper, features) => new TwoTowerNetwork(hyper, features),
+        [ItemItemNetwork.Name] = (hyper, features) => new ItemItemNetwork(hyper, features),
     };
 
     /// <summary>Every registered method name, in registration order.</summary>
