@@ -15,6 +15,7 @@ internal static class TrainCommand
     {
         var data = CommonOptions.Data(required: true);
         var output = new Option<string>("--out") { Description = "Model file to write (checkpointed at every validation improvement).", Required = true };
+        var network = new Option<string>("--network") { Description = $"The network: {string.Join(", ", MethodCatalog.NetworkNames)}.", DefaultValueFactory = _ => new Hyperparameters().Network };
         var algo = new Option<string>("--algo") { Description = $"The meta-learning method: {string.Join(", ", MethodCatalog.MethodNames)}.", DefaultValueFactory = _ => new Hyperparameters().Method };
         var encoder = new Option<string?>("--encoder") { Description = $"The base network: {string.Join(", ", MethodCatalog.NetworkNames)} (default: {new Hyperparameters().Network}); combines with any --algo." };
         var steps = new Option<int>("--steps") { Description = "Local update steps (MeLU-1: 1, MeLU-5: 5).", DefaultValueFactory = _ => 5 };
@@ -40,14 +41,15 @@ internal static class TrainCommand
 
         var command = new Command("train", "Meta-train a model on the warm state of a data set (existing users x items released <= 1997).")
         {
-            data, output, algo, encoder, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, plateau, minCount, maxUsers, seed, device, registry, promote, canary, force,
+            data, output, network, algo, encoder, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, plateau, minCount, maxUsers, seed, device, registry, promote, canary, force,
         };
         command.SetAction(parse =>
         {
             var hyper = new Hyperparameters
             {
+                // --encoder names a sequential base network (MELO's); --network any registered one.
+                Network = parse.GetValue(encoder) is { } sequential ? ParseNetwork(sequential, "--encoder") : ParseNetwork(parse.GetValue(network)!, "--network"),
                 Method = CommonOptions.ParseMethod(parse.GetValue(algo)!, "--algo"),
-                Network = parse.GetValue(encoder) is { } network ? ParseNetwork(network) : new Hyperparameters().Network,
                 Scope = CommonOptions.ParseEnum<FastWeightScope>(parse.GetValue(scope)!, "--scope"),
                 InnerSteps = parse.GetValue(steps),
                 Rank = parse.GetValue(rank),
@@ -80,9 +82,9 @@ internal static class TrainCommand
         return command;
     }
 
-    private static string ParseNetwork(string value) =>
+    private static string ParseNetwork(string value, string option) =>
         MethodCatalog.NetworkNames.FirstOrDefault(n => string.Equals(n, value, StringComparison.OrdinalIgnoreCase))
-            ?? throw new ArgumentException($"--encoder: '{value}' is not one of {string.Join(", ", MethodCatalog.NetworkNames)}");
+            ?? throw new ArgumentException($"{option}: '{value}' is not one of {string.Join(", ", MethodCatalog.NetworkNames)}");
 
     public static int Run(string dataPath, string outputPath, TrainingOptions options, string deviceName, ModelsCommand.RegistryPush? push = null, DataSplit? split = null)
     {

@@ -76,6 +76,7 @@ public static class InnerLoop
             ? model.Loss.PerUser(network.Forward(supportItems, users, at), support).sum()
             : model.Loss.PerUser(network.Forward(supportItems.detach(), users.detach(), at), support).sum();
         var g = torch.autograd.grad([loss], at.Values.ToArray(), retain_graph: keep, create_graph: keep, allow_unused: true);
-        return new FastWeights(fast.Spec, g.Select((t, i) => t ?? zeros_like(at.Values[i])).ToArray());
+        // A slot the loss does not read (a list head under plain MSE) comes back as an undefined tensor, not null.
+        return new FastWeights(fast.Spec, g.Select((t, i) => t is null || t.IsInvalid ? zeros_like(at.Values[i]) : t).ToArray());
     }
 }

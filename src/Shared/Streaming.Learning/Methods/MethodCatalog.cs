@@ -1,5 +1,6 @@
 using Streaming.Learning.Methods.Mamo;
 using Streaming.Learning.Methods.Melo;
+using Streaming.Learning.Networks.ItemItem;
 using Streaming.Learning.Networks.Melu;
 using Streaming.Learning.Networks.Sequential;
 using Streaming.Learning.Networks.TwoTower;
@@ -24,6 +25,7 @@ public static class MethodCatalog
         new MetaSgdRanking(),
         new MamoMethod(),
         new MeloMethod(),
+        new MetaSgdLiked(),
     ];
 
     private static readonly Dictionary<string, Func<Hyperparameters, FeatureSpace, MetaNetwork>> Networks = new(StringComparer.Ordinal)
@@ -32,6 +34,7 @@ public static class MethodCatalog
         [TwoTowerNetwork.Name] = (hyper, features) => new TwoTowerNetwork(hyper, features),
         [Gru4RecNetwork.Name] = (hyper, features) => new Gru4RecNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray()),
         [SasRecNetwork.Name] = (hyper, features) => new SasRecNetwork(hyper, features.Vocabularies.Select(v => v.Size).ToArray()),
+        [ItemItemNetwork.Name] = (hyper, features) => new ItemItemNetwork(hyper, features),
     };
 
     /// <summary>Every registered method name, in registration order.</summary>

@@ -146,6 +146,12 @@ public static class MetaTraining
             learner.ScaleLearningRate(rate / hyper.MetaLearningRate);
         }
 
+        // The one seam for a closed-form part (an EASE layer): fitted once from scratch, before any meta-update.
+        if (initial is null && module.Network is ITrainingDataFit fit)
+        {
+            fit.Fit(new TrainingDataFit(train, tasks.Validation, table));
+        }
+
         var validationBatches = TaskBatch.CreateMany(tasks.Validation, EvaluationBatchSize, table, features, tasks.Profiles, device);
         PartitionMetrics? initialValidation = initial is null ? null : Evaluate(learner, validationBatches, hyper.InnerSteps);
         if (initial is null && options.PretrainEpochs > 0)

@@ -1,0 +1,79 @@
+using Streaming.Learning.Networks;
+using static TorchSharp.torch;
+
+namespace Streaming.Learning.Methods;
+
+/// <summary>
+/// The two-head loss with the list judged as the top-N protocol judges it: rating MSE plus <see cref="RankingWeight"/>
+/// times a full-softmax ranking loss whose positives are weighted by whether the user liked them
+/// (rating &gt;= <see cref="LikedRating"/>: weight 1; otherwise <see cref="OtherWeight"/>). Why: the served list is
+/// scored on the held-back items a user liked, and a film picked then disliked is weaker evidence of what to show
+/// (still some: picking it is the signal EASE reads). <see cref="SoftmaxRankingLoss"/> counts every pick the same.
+/// </summary>
+/// <remarks>No closed-form derivative: networks using it are differentiated by autograd.</remarks>
+/// <param name="rankingWeight">Weight of the ranking term next to the rating MSE.</param>
+/// <param name="otherWeight">Weight of a positive the user rated below <see cref="LikedRating"/>.</param>
+public sealed class LikedRankingLoss(float rankingWeight, float otherWeight) : InnerLoss("liked_ranking")
+{
+    /// <summary>A rating at least this is "liked" (the top-N protocol's relevance).</summary>
+    public const float LikedRating = 4;
+
+    /// <summary>Weight of the ranking term next to the rating MSE.</summary>
+    public float RankingWeight { get; } = rankingWeight;
+
+    /// <summary>Weight of a positive rated below <see cref="LikedRating"/>.</summary>
+    public float OtherWeight { get; } = otherWeight;
+
+    /// <inheritdoc />
+    public override Tensor PerUser(Tensor prediction, SupportTargets targets)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        return ((prediction - targets.Ratings).square() * targets.Mask).sum(1) / targets.Mask.sum(1).clamp_min(1);
+    }
+
+    /// <inheritdoc />
+    public override Tensor PerUser(NetworkPass pass, SupportTargets targets)
+    {
+        ArgumentNullException.ThrowIfNull(pass);
+        var mse = PerUser(pass.Prediction, targets);
+        return Ranking(pass, targets, OtherWeight) is { } ranking ? mse + (RankingWeight * ranking) : mse;
+    }
+
+    /// <summary>Each user's weighted ranking term alone, [users] (null when the pass has no catalogue normaliser).</summary>
+    public static Tensor? Ranking(NetworkPass pass, SupportTargets targets, float otherWeight)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        if (pass is not RankingPass { CatalogueLogSumExp: { } logSumExp } ranked)
+        {
+            return null;
+        }
+
+        var weight = targets.Mask * where(targets.Ratings.ge(LikedRating), 1f, otherWeight);
+        var negativeLogLikelihood = (logSumExp - ranked.RankScores) * weight;
+        return negativeLogLikelihood.sum(1) / weight.sum(1).clamp_min(1e-6);
+    }
+}
+
+/// <summary>
+/// MetaSGD (Li et al., 2017) with <see cref="LikedRankingLoss"/>: a learned inner rate per fast parameter; the inner
+/// and outer loops fit the rating head and rank the catalogue with the list head, liked items first.
+/// </summary>
+public sealed class MetaSgdLiked : MetaMethod
+{
+    /// <summary>The registered name.</summary>
+    public const string RegisteredName = "metasgd-liked";
+
+    /// <summary>Weight of a positive rated below 4 stars.</summary>
+    public const float DefaultOtherWeight = 0.3f;
+
+    public override string Name => RegisteredName;
+
+    public override string Description => "MetaSGD with rating MSE plus a full-softmax ranking loss on liked items (two-head networks)";
+
+    public override InnerRatePolicy CreateRates(FastWeightSpec spec, Hyperparameters hyper) => new PerParameterRates(spec, hyper.InnerLearningRate);
+
+    public override InnerLoss CreateLoss(Hyperparameters hyper) => new LikedRankingLoss(MetaSgdRanking.DefaultRankingWeight, DefaultOtherWeight);
+
+    /// <summary>The query loss is the same loss: the list is what the outer loop must improve.</summary>
+    public override InnerLoss CreateOuterLoss(Hyperparameters hyper) => new LikedRankingLoss(MetaSgdRanking.DefaultRankingWeight, DefaultOtherWeight);
+}

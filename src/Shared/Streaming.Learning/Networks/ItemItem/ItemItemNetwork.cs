@@ -1,0 +1,445 @@
+using System.Globalization;
+using Streaming.Shared.Data;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Streaming.Learning.Networks.ItemItem;
+
+/// <summary>
+/// An item-item network for new users, in the MeLU family: a closed-form EASE layer B over the training items
+/// (shared, frozen), next to a two-tower item space in which every user is a small adapted vector, and a rating head.
+/// The list head scores what a user will pick next; the rating head predicts the rating (MAE).
+/// Per-user state: the list vector u (D), the EASE gain a (1), the rating vector v (D) and the rating bias b (1):
+/// 2D + 2 values (130 at D = 64: 260 bytes as float16).
+/// </summary>
+/// <remarks>
+/// <para>List score s(u, i) = g (1 + a_u) e(u, i) + u.q_i + c_i, with e(u, i) = (x_u B)_i the EASE score of the
+/// user's history x_u (binary, whatever the ratings), g a learned global gain, q_i the item's vector (side features
+/// plus an identity embedding) and c_i its learned list bias. EASE is the collaborative prior, of EASE strength from
+/// the start; the meta-learned, per-user adapted part (u, a) moves the list where this user departs from the
+/// item-item average, with what EASE does not read: the profile (through the initialisation), item side features and
+/// a learned item identity. Items outside B (new items) have e = 0 and rank by u.q + c alone (the two-tower path,
+/// trained for them by dropping identities to "unknown" at random).</para>
+/// <para>B is fitted once before meta-training (<see cref="ITrainingDataFit"/>: lambda chosen on the validation users
+/// by recall@20 of their liked query items) and stored as a frozen parameter <c>ease_weight</c>: with V training
+/// items it is V^2 floats (3,300 items on MovieLens-1M: 44 MB of the model file).</para>
+/// <para>Rating r(u, i) = mu + rating bias_i + b_u + v.p_i, as the two-tower network's.</para>
+/// <para>The user representation carries e(u, .) over the catalogue given to <see cref="EncodeUsers"/> (one product
+/// x B per batch), so that <see cref="ScoreCatalogue"/> stays one product per batch of users: g (1 + a) E + U Q^T + c.
+/// The item representation carries its catalogue row and its identity, so that a pass over gathered items finds its
+/// EASE scores. Not thread-safe (the network keeps the current batch's catalogue, as the seam allows).</para>
+/// Hyper-parameters: <see cref="Hyperparameters.EmbeddingDim"/> is each feature embedding's size (E),
+/// <see cref="Hyperparameters.Hidden1"/> the item/user space (D), <see cref="Hyperparameters.Hidden2"/> the user
+/// tower's hidden width.
+/// </remarks>
+public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
+{
+    /// <summary>The name this network is registered under (<see cref="Methods.MethodCatalog"/>).</summary>
+    public const string Name = "itemitem";
+
+    /// <summary>Probability, in training, of replacing a training item's identity embedding by "unknown" (trains the new-item path).</summary>
+    public const double IdentityDropout = 0.2;
+
+    /// <summary>
+    /// Probability, in training, of hiding a user's EASE scores (e = 0): such a user's list is u.q + c alone, which is
+    /// the only list new items get (they have no row in B), so this trains the new-item path next to EASE.
+    /// </summary>
+    public const double EaseDropout = 0.2;
+
+    /// <summary>A held-out item rated at least this is "liked" when choosing lambda (the top-N protocol's relevance).</summary>
+    public const float LikedRating = 4;
+
+    /// <summary>The EASE regularisations tried on the validation users.</summary>
+    public static readonly IReadOnlyList<double> Lambdas = [100, 200, 350, 500, 1000];
+
+    // PyTorch-style names inside the model: they are the parameter names in the model file.
+    private readonly Embedding rate;
+    private readonly Embedding genre;
+    private readonly Embedding director;
+    private readonly Embedding actor;
+    private readonly Embedding gender;
+    private readonly Embedding age;
+    private readonly Embedding occupation;
+    private readonly Embedding zip;
+    private readonly Embedding item_id;
+    private readonly Linear item_side;
+    private readonly Linear user_hidden;
+    private readonly Linear user_list;
+    private readonly Linear user_rating;
+    private readonly Linear rating_user;
+    private readonly Linear rating_item;
+    private readonly Linear rating_out;
+    private readonly Parameter mu;
+    private readonly Parameter ease_weight;
+    private readonly Parameter ease_lambda;
+    private readonly Parameter ease_log_gain;
+    private readonly FeatureSpace features;
+    private readonly FastWeightSpec spec;
+
+    // The item-identity index of each row of the last catalogue table seen (one lookup per table, not per batch).
+    private ItemFeatureTable? indexedTable;
+    private long[] identityRows = [];
+
+    // B fitted without the training users' query items, used while training (see Fit); not saved.
+    private Tensor? trainingWeight;
+
+    // The catalogue representations of the current batch (not owned), and which of its items each user has seen.
+    private Tensor? catalogue;
+    private Tensor? seen;
+
+    /// <summary>Creates a network with freshly initialised parameters (uses the global torch seed); B is zero until <see cref="Fit"/>.</summary>
+    /// <param name="hyper">Shapes.</param>
+    /// <param name="features">The vocabularies: the eight MeLU features and the training items' identities.</param>
+    public ItemItemNetwork(Hyperparameters hyper, FeatureSpace features) : base(Name, hyper)
+    {
+        hyper.Validate();
+        ArgumentNullException.ThrowIfNull(features);
+        this.features = features;
+        int e = hyper.EmbeddingDim, d = hyper.Hidden1;
+        var sizes = features.Vocabularies.Select(v => v.Size).ToArray();
+        rate = Embed(sizes[0], e, 0.1);
+        genre = Embed(sizes[1], e, 0.1);
+        director = Embed(sizes[2], e, 0.1);
+        actor = Embed(sizes[3], e, 0.1);
+        gender = Embed(sizes[4], e, 0.1);
+        age = Embed(sizes[5], e, 0.1);
+        occupation = Embed(sizes[6], e, 0.1);
+        zip = Embed(sizes[7], e, 0.1);
+        item_id = Embed(features.ItemIds.Size, LearnedItemDim, 0.05);
+        item_side = nn.Linear(4 * e, LearnedItemDim);
+        user_hidden = nn.Linear(UserDim, hyper.Hidden2);
+        user_list = nn.Linear(hyper.Hidden2, d + 1);
+        user_rating = nn.Linear(hyper.Hidden2, d + 1);
+        rating_user = nn.Linear(4 * e, hyper.Hidden2);
+        rating_item = nn.Linear(d, hyper.Hidden2, hasBias: false);
+        rating_out = nn.Linear(hyper.Hidden2, 1);
+        mu = new Parameter(full(1, hyper.RatingMean));
+        int v = features.ItemIds.Size;
+        ease_weight = new Parameter(zeros(v, v), requires_grad: false);
+        ease_lambda = new Parameter(zeros(1), requires_grad: false);
+        ease_log_gain = new Parameter(zeros(1));
+        RegisterComponents();
+
+        using (no_grad())
+        {
+            // The adapted part starts small next to EASE: a new user's first list is EASE's.
+            user_list.weight!.mul_(0.1);
+            user_list.bias!.zero_();
+        }
+
+        var builder = FastWeightSpec.Create();
+        Slots = new ItemItemSlots(
+            List: builder.Add("u", [d], FastSlotKind.Embedding, 0)!,
+            Gain: builder.Add("a", [1], FastSlotKind.Bias, 0)!,
+            Rating: builder.Add("v", [d], FastSlotKind.Embedding, 1)!,
+            Bias: builder.Add("b", [1], FastSlotKind.Bias, 1)!);
+        spec = builder.Build();
+    }
+
+    /// <summary>The typed fast slots.</summary>
+    public ItemItemSlots Slots { get; }
+
+    /// <inheritdoc />
+    public override NetworkInputs Inputs => NetworkInputs.Profile | NetworkInputs.ItemFeatures | NetworkInputs.ItemIdentity | NetworkInputs.Sequence;
+
+    /// <inheritdoc />
+    public override FastWeightSpec FastSpec => spec;
+
+    /// <summary>Columns of an item representation: q (D), list bias, p (D), rating bias, catalogue row, identity index.</summary>
+    public int ItemDim => LearnedItemDim + 2;
+
+    /// <summary>Columns of a user representation before the EASE scores: profile (4E), mean history q (D), mean history p (D).</summary>
+    public int UserDim => (4 * Hyper.EmbeddingDim) + (2 * Hyper.Hidden1);
+
+    /// <summary>The EASE regularisation chosen by <see cref="Fit"/> (0 before it).</summary>
+    public double EaseLambda => ease_lambda.item<float>();
+
+    /// <summary>The global gain g of the EASE term.</summary>
+    public double EaseGain => ease_log_gain.exp().item<float>();
+
+    /// <summary>The EASE layer B, [identities, identities] (row and column 0: the unknown identity, always zero).</summary>
+    public Tensor EaseWeights => ease_weight;
+
+    /// <summary>
+    /// Train against a B fitted on the training users' support sets only (leak-free, see <see cref="Fit"/>; needs fixed
+    /// tasks); serving always uses the full B. Not persisted: a training-time choice.
+    /// </summary>
+    public bool LeaveQueryOut { get; set; }
+
+    /// <summary>What the last <see cref="Fit"/> tried and chose, in words (null before one, and after loading a file).</summary>
+    public string? FitSummary { get; private set; }
+
+    private int D => Hyper.Hidden1;
+
+    private int LearnedItemDim => (2 * Hyper.Hidden1) + 2;
+
+    /// <summary>
+    /// Fits B in closed form on the training users' interactions (support and query: what the baselines are fitted
+    /// on), with the lambda of <see cref="Lambdas"/> that ranks the validation users' liked query items best from their
+    /// support sets; then sets the gain g to the softmax temperature that fits those items best.
+    /// </summary>
+    public string Fit(TrainingDataFit data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        int v = features.ItemIds.Size;
+        var gram = ClosedFormEase.Gram(data.Train.Select(t => (IReadOnlyCollection<int>)t.Support.Concat(t.Query).Select(r => features.ItemIdIndex(r.ItemId)).ToArray()), v);
+        var validation = data.Validation.Where(t => t.Query.Any(r => r.Value >= LikedRating)).ToArray();
+        var support = Binary(validation.Select(t => t.Support.Select(r => r.ItemId)), v);
+        var liked = Binary(validation.Select(t => t.Query.Where(r => r.Value >= LikedRating).Select(r => r.ItemId)), v);
+
+        double bestRecall = -1, bestLambda = Lambdas[0];
+        Tensor? best = null;
+        var tried = new List<string>();
+        foreach (double lambda in Lambdas)
+        {
+            var b = ClosedFormEase.Weights(gram, lambda);
+            double recall = validation.Length == 0 ? 0 : ClosedFormEase.Recall(b, support, liked, 20);
+            tried.Add(string.Create(CultureInfo.InvariantCulture, $"{lambda}: {recall:F4}"));
+            if (recall > bestRecall)
+            {
+                (bestRecall, bestLambda, best) = (recall, lambda, b);
+            }
+        }
+
+        ease_weight.copy_(best!.to(ease_weight.device));
+        ease_lambda.fill_(bestLambda);
+
+        // Training sees the training users' EASE scores, and B fitted on their own query items would score exactly those
+        // items too well (each user adds its support x query co-occurrences to X^T X): the outer loop would learn to
+        // trust EASE more than it deserves on new users. So training uses a B fitted on the support sets only (lambda
+        // scaled with the data), whose query items are as unseen as a new user's; serving uses the full B. The tasks
+        // must then keep their split across epochs (TrainingOptions.ResampleTasks false: --fixed-tasks).
+        // Off by default: measured once on MovieLens-1M it was inconclusive (a run cut to 2 epochs by the time budget
+        // under load: recall@20 0.3715 against 0.3807 for the default's 8 epochs with resampled tasks).
+        int supportCount = data.Train.Sum(t => t.Support.Count), allCount = supportCount + data.Train.Sum(t => t.Query.Count);
+        if (LeaveQueryOut && supportCount > 0 && supportCount < allCount)
+        {
+            var supportGram = ClosedFormEase.Gram(data.Train.Select(t => (IReadOnlyCollection<int>)t.Support.Select(r => features.ItemIdIndex(r.ItemId)).ToArray()), v);
+            trainingWeight?.Dispose();
+            trainingWeight = ClosedFormEase.Weights(supportGram, bestLambda * supportCount / allCount).to(ease_weight.device).MoveToOuterDisposeScope();
+        }
+
+        // The softmax temperature of EASE alone: the gain whose softmax over unseen items gives the liked items the
+        // most likelihood, so that meta-training starts from a calibrated EASE list rather than a flat one.
+        double bestGain = 1, bestNll = double.MaxValue;
+        if (validation.Length > 0)
+        {
+            var scores = support.matmul(best!).masked_fill(support.gt(0), float.NegativeInfinity);
+            scores[.., 0] = float.NegativeInfinity;
+            for (double gain = 1; gain <= 4096; gain *= 1.5)
+            {
+                var logp = (gain * scores).log_softmax(1).masked_fill(liked.eq(0), 0);
+                double nll = -(logp.sum() / liked.sum()).item<float>();
+                if (nll < bestNll)
+                {
+                    (bestNll, bestGain) = (nll, gain);
+                }
+            }
+        }
+
+        ease_log_gain.fill_(Math.Log(bestGain));
+        return FitSummary = string.Create(CultureInfo.InvariantCulture, $"EASE over {v - 1} training items: validation recall@20 by lambda {string.Join(", ", tried)}; chose lambda {bestLambda}, gain {bestGain:F1} (NLL {bestNll:F3})");
+    }
+
+    /// <summary>Item representations [items, 2D + 4]: side features through a linear layer plus the identity embedding, then the row and identity.</summary>
+    public override Tensor EmbedItems(ItemFeatureTensors items)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        using var scope = NewDisposeScope();
+        var device = items.Rate.device;
+        var side = cat([
+            rate.call(items.Rate),
+            WeightedMean(genre, items.GenreIndex, items.GenreWeight),
+            WeightedMean(director, items.DirectorIndex, items.DirectorWeight),
+            WeightedMean(actor, items.ActorIndex, items.ActorWeight),
+        ], 1);
+        var identity = tensor(IdentityRows(items.Table), device: device);
+        var embedded = identity;
+        if (training && IdentityDropout > 0)
+        {
+            embedded = identity.masked_fill(rand(identity.shape, device: device).lt(IdentityDropout), FeatureVocabulary.Unknown);
+        }
+
+        var learned = item_side.call(side) + item_id.call(embedded);
+        var row = arange(items.Count, dtype: float32, device: device).unsqueeze(1);
+        return cat([learned, row, identity.to(float32).unsqueeze(1)], 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// User representations [users, 4E + 2D + catalogue]: the profile embeddings, the mean q and p of the history
+    /// items, and the EASE score of every catalogue item, x_u B. Keeps <paramref name="itemEmbeddings"/> (the catalogue)
+    /// for the softmax normaliser of the following forward passes.
+    /// </summary>
+    public override Tensor EncodeUsers(UserInputs users, Tensor itemEmbeddings)
+    {
+        ArgumentNullException.ThrowIfNull(users);
+        ArgumentNullException.ThrowIfNull(itemEmbeddings);
+        catalogue = itemEmbeddings;
+        var rows = users.HistoryRows;
+        long b = rows.shape[0], n = itemEmbeddings.shape[0];
+        seen = zeros(b, n, device: rows.device).scatter_add(1, rows, users.HistoryMask).gt(0);
+        using var scope = NewDisposeScope();
+        var profile = users.Profile;
+        var mask = users.HistoryMask.unsqueeze(-1);
+        var history = itemEmbeddings.index_select(0, rows.flatten()).reshape(b, rows.shape[1], -1);
+        var mean = (history * mask).sum(1) / mask.sum(1).clamp_min(1);
+
+        // x_u B with x_u the distinct known items of the history, whatever their ratings (EASE's input), as the sum of
+        // B's rows of the history items: history x items additions per user instead of items^2 multiply-adds for a
+        // dense x_u. An item repeated in the history weighs 1 / its count, so that it counts once; padding weighs 0;
+        // the unknown identity's row is zero.
+        var identity = itemEmbeddings.select(1, ItemDim - 1).detach().to(int64);
+        var historyIdentity = identity.index_select(0, rows.flatten()).reshape(rows.shape);
+        var counts = zeros(b, ease_weight.shape[0], device: rows.device).scatter_add(1, historyIdentity, users.HistoryMask);
+        var weight = users.HistoryMask / counts.gather(1, historyIdentity).clamp_min(1);
+        var easeWeight = training && trainingWeight is not null ? trainingWeight : ease_weight;
+        var ease = weight.unsqueeze(1).bmm(easeWeight.index_select(0, historyIdentity.flatten()).reshape(b, rows.shape[1], -1)).squeeze(1)
+            .index_select(1, identity);
+        if (training && EaseDropout > 0)
+        {
+            ease = ease * rand(b, 1, device: rows.device).ge(EaseDropout).to(float32);
+        }
+
+        var result = cat([
+            gender.call(profile.select(1, 0)),
+            age.call(profile.select(1, 1)),
+            occupation.call(profile.select(1, 2)),
+            zip.call(profile.select(1, 3)),
+            mean.narrow(1, 0, D),
+            mean.narrow(1, D + 1, D),
+            ease,
+        ], 1);
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override FastWeights InitialFastWeights(Tensor users)
+    {
+        ArgumentNullException.ThrowIfNull(users);
+        var x = users.narrow(1, 0, UserDim);
+        var hidden = nn.functional.relu(user_hidden.call(x));
+        var list = user_list.call(hidden);
+        var rating = user_rating.call(hidden);
+        // FISM: the list vector starts at the mean of the history items' q, corrected by the profile and history.
+        var u = x.narrow(1, 4 * Hyper.EmbeddingDim, D) + list.narrow(1, 0, D);
+        return new FastWeights(spec, [u, list.narrow(1, D, 1), rating.narrow(1, 0, D), rating.narrow(1, D, 1)]);
+    }
+
+    /// <summary>Predicted ratings (the rating head), with the list scores of the same items and the catalogue softmax normaliser.</summary>
+    public override NetworkPass Forward(Tensor items, Tensor users, FastWeights fast)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(users);
+        ArgumentNullException.ThrowIfNull(fast);
+        if (!ReferenceEquals(fast.Spec, spec))
+        {
+            // Plain (non-meta) use, FastWeights.None: every user at the meta-initialisation.
+            fast = InitialFastWeights(users);
+        }
+
+        var s = Slots;
+        Tensor u = fast[s.List]!, a = fast[s.Gain]!, v = fast[s.Rating]!, b = fast[s.Bias]!;
+        Tensor q = items.narrow(-1, 0, D), listBias = items.select(-1, D);
+        Tensor p = items.narrow(-1, D + 1, D), ratingBias = items.select(-1, (2 * D) + 1);
+        var ease = Ease(users);
+        var gain = Gain(a);
+        // The shared rating network (MeLU's profile x item interaction, one hidden layer) on the profile and p.
+        var profileHidden = rating_user.call(users.narrow(1, 0, 4 * Hyper.EmbeddingDim)).unsqueeze(1);
+        Tensor list, interaction;
+        if (items.dim() == 3)
+        {
+            var rows = items.select(-1, ItemDim - 2).detach().to(int64);
+            list = (gain * ease.gather(1, rows)) + q.matmul(u.unsqueeze(-1)).squeeze(-1) + listBias;
+            interaction = p.matmul(v.unsqueeze(-1)).squeeze(-1);
+        }
+        else
+        {
+            list = (gain * ease) + u.matmul(q.t()) + listBias;
+            interaction = v.matmul(p.t());
+        }
+
+        var shared = rating_out.call(nn.functional.relu(profileHidden + rating_item.call(p))).squeeze(-1);
+        Tensor rating = mu + ratingBias + b + interaction + shared;
+        return new RankingPass(rating, list, UnseenLogSumExp(u, gain, ease, list));
+    }
+
+    /// <summary>Serving: the list head's scores of every catalogue item, [users, items]: one product per batch of users.</summary>
+    public override Tensor ScoreCatalogue(PreparedCatalogue catalogue, Tensor users, FastWeights fast)
+    {
+        ArgumentNullException.ThrowIfNull(catalogue);
+        ArgumentNullException.ThrowIfNull(users);
+        ArgumentNullException.ThrowIfNull(fast);
+        var all = catalogue.Embeddings;
+        return (Gain(fast[Slots.Gain]!) * Ease(users)) + fast[Slots.List]!.matmul(all.narrow(1, 0, D).t()) + all.select(1, D);
+    }
+
+    // g (1 + a_u), [users, 1].
+    private Tensor Gain(Tensor a) => ease_log_gain.exp() * (1 + a);
+
+    private Tensor Ease(Tensor users) => users.narrow(1, UserDim, users.shape[1] - UserDim);
+
+    // The softmax normaliser of each position: itself plus every catalogue item outside the user's history (why: see
+    // the two-tower network; the list ranks unseen items only).
+    private Tensor? UnseenLogSumExp(Tensor u, Tensor gain, Tensor ease, Tensor list)
+    {
+        if (catalogue is not { IsInvalid: false } all || all.shape[^1] != ItemDim || seen is not { IsInvalid: false } history
+            || history.shape[0] != u.shape[0] || ease.shape[1] != all.shape[0])
+        {
+            return null;
+        }
+
+        var full = (gain * ease) + u.matmul(all.narrow(1, 0, D).t()) + all.select(1, D);
+        var unseen = full.masked_fill(history, float.NegativeInfinity).logsumexp(1);
+        return unseen.unsqueeze(1).logaddexp(list);
+    }
+
+    private Tensor Binary(IEnumerable<IEnumerable<int>> users, int size)
+    {
+        var lists = users.ToArray();
+        var x = new float[(long)lists.Length * size];
+        for (int u = 0; u < lists.Length; u++)
+        {
+            foreach (int id in lists[u])
+            {
+                int index = features.ItemIdIndex(id);
+                if (index > 0)
+                {
+                    x[((long)u * size) + index] = 1;
+                }
+            }
+        }
+
+        return tensor(x, device: ease_weight.device).reshape(lists.Length, size);
+    }
+
+    private long[] IdentityRows(ItemFeatureTable table)
+    {
+        if (!ReferenceEquals(table, indexedTable))
+        {
+            identityRows = table.ItemIds.Select(id => (long)features.ItemIdIndex(id)).ToArray();
+            indexedTable = table;
+        }
+
+        return identityRows;
+    }
+
+    private static Tensor WeightedMean(Embedding table, Tensor index, Tensor weight) =>
+        (table.call(index) * weight.unsqueeze(-1)).sum(1);
+
+    private static Embedding Embed(int size, int dim, double std)
+    {
+        var e = nn.Embedding(size, dim);
+        using (no_grad())
+        {
+            nn.init.normal_(e.weight!, 0, std);
+        }
+
+        return e;
+    }
+}
+
+/// <summary>The item-item network's fast slots: the list vector u, the EASE gain a, the rating vector v and the rating bias b.</summary>
+public sealed record ItemItemSlots(FastSlot List, FastSlot Gain, FastSlot Rating, FastSlot Bias);

@@ -1,0 +1,221 @@
+using Streaming.Learning.Inputs;
+using Streaming.Learning.Methods;
+using Streaming.Learning.Models;
+using Streaming.Learning.Networks;
+using Streaming.Learning.Networks.ItemItem;
+using Streaming.Learning.Serving;
+using Streaming.Learning.Training;
+using Streaming.Shared.Data;
+using Streaming.Shared.Evaluation.TopN;
+using Streaming.Shared.Models;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace Streaming.Tests.Learning;
+
+[Collection(TorchCollection.Name)]
+[Trait("Kind", "Unit")]
+public sealed class ItemItemNetworkTests
+{
+    private static readonly Hyperparameters Small = new()
+    {
+        Network = ItemItemNetwork.Name,
+        Method = MetaSgdLiked.RegisteredName,
+        EmbeddingDim = 8,
+        Hidden1 = 16,
+        Hidden2 = 16,
+        InnerSteps = 2,
+        InnerLearningRate = 0.1f,
+        MetaLearningRate = 1e-2f,
+        MetaBatchSize = 16,
+    };
+
+    [Fact]
+    public void Shapes_ItemsUsersFastWeightsAndBothHeads()
+    {
+        using var d = NewDisposeScope();
+        using var noGrad = no_grad();
+        var world = HiddenTastes.Create(users: 40, seed: 1);
+        manual_seed(1);
+        using var module = new MetaModule(Small, world.Features);
+        var network = Assert.IsType<ItemItemNetwork>(module.Network);
+        network.Fit(new TrainingDataFit(world.Tasks.Take(30).ToArray(), world.Tasks.Skip(30).ToArray(), world.Table));
+        using var items = new ItemFeatureTensors(world.Table, CPU);
+        using var batch = TaskBatch.Create(world.Tasks.Take(5).ToArray(), world.Table, world.Features, world.Profiles, CPU);
+
+        var all = network.EmbedItems(items);
+        var users = network.EncodeUsers(batch.Users, all);
+        var fast = network.InitialFastWeights(users);
+        var support = all.index_select(0, batch.SupportRows.flatten()).reshape(5, batch.SupportRows.shape[1], -1);
+        var pass = Assert.IsType<RankingPass>(network.Forward(support, users, fast));
+
+        Assert.Equal([world.Table.Count, (2 * 16) + 4], all.shape);
+        Assert.Equal([5, (4 * 8) + (2 * 16) + world.Table.Count], users.shape);
+        Assert.Equal([[5, 16], [5, 1], [5, 16], [5, 1]], fast.Values.Select(t => t.shape).ToArray());
+        Assert.Equal(batch.SupportRows.shape, pass.Prediction.shape);
+        Assert.Equal(batch.SupportRows.shape, pass.RankScores.shape);
+        Assert.Equal(batch.SupportRows.shape, pass.CatalogueLogSumExp!.shape);
+        Assert.True((pass.CatalogueLogSumExp - pass.RankScores).min().item<float>() >= -1e-5);
+
+        // A pass over gathered items and the catalogue pass agree on the same items' list scores.
+        var whole = Assert.IsType<RankingPass>(network.Forward(all, users, fast)).RankScores.gather(1, batch.SupportRows);
+        Assert.True(whole.allclose(pass.RankScores, rtol: 1e-4, atol: 1e-4));
+    }
+
+    [Fact]
+    public void Fit_OnTinyData_EaseScoresEqualEaseRecommender()
+    {
+        using var d = NewDisposeScope();
+        using var noGrad = no_grad();
+        var world = HiddenTastes.Create(users: 60, seed: 2);
+        var train = world.Tasks.Take(45).ToArray();
+        manual_seed(2);
+        using var module = new MetaModule(Small, world.Features);
+        module.eval();   // no EASE dropout
+        var network = Assert.IsType<ItemItemNetwork>(module.Network);
+        network.Fit(new TrainingDataFit(train, world.Tasks.Skip(45).ToArray(), world.Table));
+        Assert.Contains(network.EaseLambda, ItemItemNetwork.Lambdas);
+
+        var ease = new EaseRecommender(network.EaseLambda);
+        ease.Fit(TopNTrainingData.FromTasks(train, world.Items));
+        var users = world.Tasks.Skip(45).Select(t => new UserTask(t.UserId, t.Support, [])).ToArray();
+        var candidates = world.Table.ItemIds.ToArray();
+        var expected = new float[users.Length * candidates.Length];
+        ease.Score(users, candidates, expected);
+
+        using var items = new ItemFeatureTensors(world.Table, CPU);
+        using var batch = TaskBatch.Create(users, world.Table, world.Features, world.Profiles, CPU);
+        var encoded = network.EncodeUsers(batch.Users, network.EmbedItems(items));
+        var actual = encoded.narrow(1, network.UserDim, candidates.Length).contiguous().data<float>().ToArray();
+        int compared = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (float.IsFinite(expected[i]))
+            {
+                Assert.Equal(expected[i], actual[i], 4);
+                compared++;
+            }
+        }
+
+        Assert.True(compared > expected.Length / 2, $"{compared} of {expected.Length} scores compared");
+    }
+
+    [Fact]
+    public void MetaTraining_FromScratch_FitsTheEaseLayerBeforeTraining()
+    {
+        var data = LearningFixtures.Synthetic(users: 200);
+        var options = LearningFixtures.QuickTraining(MetaSgdLiked.RegisteredName, epochs: 1) with
+        {
+            Hyperparameters = LearningFixtures.QuickTraining().Hyperparameters with { Network = ItemItemNetwork.Name, Method = MetaSgdLiked.RegisteredName },
+        };
+        using var model = LearningFixtures.Train(data, options).Model;
+        var network = Assert.IsType<ItemItemNetwork>(model.Network);
+
+        Assert.Contains(network.EaseLambda, ItemItemNetwork.Lambdas);
+        Assert.True(network.EaseWeights.abs().sum().item<float>() > 0);
+        Assert.False(network.EaseWeights.requires_grad);
+    }
+
+    [Fact]
+    public void FastState_FitsTheCache_FarBelowFourKilobytes()
+    {
+        var world = HiddenTastes.Create(users: 12, seed: 3);
+        using var module = new MetaModule(new Hyperparameters { Network = ItemItemNetwork.Name, Method = MetaSgdLiked.RegisteredName }, world.Features);
+
+        // Defaults (D = 64): u and v (64 each), a and b (1 each). The cache stores float16: 2 bytes a value.
+        Assert.Equal(130, module.FastStateSize);
+        Assert.True(module.FastStateSize * 2 <= 4096);
+    }
+
+    [Fact]
+    public void MetaTraining_UsersWithHiddenTastes_RankingLossGoesDown()
+    {
+        var world = HiddenTastes.Create(users: 260, seed: 4);
+        var (module, before, after) = Train(world, epochs: 12, fit: false);
+        using var _ = module;
+
+        // log(80 items) = 4.4 for a uniform list; a user's own cluster holds 20 items.
+        Assert.True(after < before - 0.4, $"held-out ranking loss {before:F3} -> {after:F3}");
+    }
+
+    [Fact]
+    public void MetaTraining_FromTheEaseFit_KeepsTheEaseStart()
+    {
+        var world = HiddenTastes.Create(users: 260, seed: 6);
+        var (module, before, after) = Train(world, epochs: 8, fit: true);
+        using var _ = module;
+
+        // Starting from the calibrated EASE list, meta-training does not improve it here (measured 3.554 -> 3.603, as on
+        // MovieLens-1M, where adaptation costs about 0.01 recall@20): it must at least not lose the start.
+        Assert.True(after < before + 0.1, $"held-out ranking loss {before:F3} -> {after:F3}");
+    }
+
+    [Fact]
+    public void Recommend_InOneBatch_EqualsOneUserAtATime_AndSurvivesTheModelFile()
+    {
+        var world = HiddenTastes.Create(users: 120, seed: 5);
+        var (module, _, _) = Train(world, epochs: 2, fit: true);
+        using var model = MetaModel.Unsaved(module, world.Features, new TrainingRecord(), null, DateTimeOffset.UnixEpoch);
+        using var recommender = new BatchRecommender(model, world.Items.Values);
+        var sessions = world.Tasks.Take(6).Select(t => new UserSession(UserProfile.Unknown, t.Support)).ToArray();
+
+        var batched = recommender.Recommend(sessions, steps: 2, topK: 10, exportFastState: true);
+        for (int u = 0; u < sessions.Length; u++)
+        {
+            var alone = recommender.Recommend([sessions[u]], steps: 2, topK: 10)[0];
+            Assert.Equal(alone.Items.Select(i => i.ItemId), batched[u].Items.Select(i => i.ItemId));
+            Assert.All(alone.Items.Zip(batched[u].Items), p => Assert.Equal(p.First.Score, p.Second.Score, 3));
+            Assert.Equal((2 * 16) + 2, batched[u].FastState!.Length);
+        }
+
+        using var loaded = MetaModel.Load(model.ToBytes(), "memory", CPU);
+        var network = Assert.IsType<ItemItemNetwork>(loaded.Network);
+        Assert.True(network.EaseWeights.allclose(((ItemItemNetwork)model.Network).EaseWeights, 0, 0));
+        using var reloaded = new BatchRecommender(loaded, world.Items.Values);
+        var again = reloaded.Recommend(sessions, steps: 2, topK: 10);
+        Assert.Equal(batched.Select(r => r.Items.Select(i => i.ItemId).ToArray()), again.Select(r => r.Items.Select(i => i.ItemId).ToArray()));
+    }
+
+    private static (MetaModule Module, double Before, double After) Train(HiddenTastes world, int epochs, bool fit)
+    {
+        manual_seed(7);
+        var module = new MetaModule(Small, world.Features);
+        using var items = new ItemFeatureTensors(world.Table, CPU);
+        var train = world.Tasks.Take(world.Tasks.Count - 40).ToArray();
+        var heldTasks = world.Tasks.Skip(train.Length).ToArray();
+        if (fit)
+        {
+            ((ItemItemNetwork)module.Network).Fit(new TrainingDataFit(train, heldTasks.Take(20).ToArray(), world.Table));
+        }
+
+        using var held = TaskBatch.Create(heldTasks.Skip(20).ToArray(), world.Table, world.Features, world.Profiles, CPU);
+        using var learner = new MetaLearner(module, items, firstOrder: false);
+        double before = HeldOutRankingLoss(module, items, held);
+        var random = new Random(7);
+        for (int epoch = 0; epoch < epochs; epoch++)
+        {
+            foreach (var chunk in MetaTraining.MakeBatches(train, Small.MetaBatchSize, random))
+            {
+                using var batch = TaskBatch.Create(chunk, world.Table, world.Features, world.Profiles, CPU);
+                learner.TrainStep(batch);
+            }
+        }
+
+        return (module, before, HeldOutRankingLoss(module, items, held));
+    }
+
+    // The outer loop's ranking term (every pick weighs the same) on users never trained on: adapt on the support set, rank the query items.
+    private static double HeldOutRankingLoss(MetaModule module, ItemFeatureTensors items, TaskBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        module.eval();
+        var network = module.Network;
+        var all = network.EmbedItems(items);
+        var users = network.EncodeUsers(batch.Users, all);
+        var support = all.index_select(0, batch.SupportRows.flatten()).reshape(batch.SupportRows.shape[0], batch.SupportRows.shape[1], -1);
+        var query = all.index_select(0, batch.QueryRows.flatten()).reshape(batch.QueryRows.shape[0], batch.QueryRows.shape[1], -1);
+        var fast = module.Adapt(support, users, batch.SupportTargets, module.Hyper.InnerSteps, secondOrder: false);
+        return SoftmaxRankingLoss.Ranking(network.Forward(query, users, fast), batch.QueryTargets)!.mean().item<float>();
+    }
+}
