@@ -25,7 +25,8 @@ public sealed class LocalKafka : IDisposable
     public static LocalKafka Start(string? cliDll = null)
     {
         var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(cliDll ?? typeof(LocalKafka).Assembly.Location);
+        // The `streaming` command hosts the mock cluster; it sits next to this library in the CLI's output folder.
+        start.ArgumentList.Add(cliDll ?? Path.Combine(AppContext.BaseDirectory, "streaming.dll"));
         start.ArgumentList.Add("mock-broker");
         var broker = Process.Start(start) ?? throw new InvalidOperationException("could not start streaming mock-broker");
         broker.ErrorDataReceived += (_, _) => { };
