@@ -52,20 +52,20 @@ public sealed class MeluNetwork : MetaNetwork
         }
 
         int e = hyper.EmbeddingDim;
-        rate = Embed(vocabularySizes[0], e);
-        genre = Embed(vocabularySizes[1], e);
-        director = Embed(vocabularySizes[2], e);
-        actor = Embed(vocabularySizes[3], e);
-        gender = Embed(vocabularySizes[4], e);
-        age = Embed(vocabularySizes[5], e);
-        occupation = Embed(vocabularySizes[6], e);
-        zip = Embed(vocabularySizes[7], e);
+        rate = Layers.Embedding(vocabularySizes[0], e);
+        genre = Layers.Embedding(vocabularySizes[1], e);
+        director = Layers.Embedding(vocabularySizes[2], e);
+        actor = Layers.Embedding(vocabularySizes[3], e);
+        gender = Layers.Embedding(vocabularySizes[4], e);
+        age = Layers.Embedding(vocabularySizes[5], e);
+        occupation = Layers.Embedding(vocabularySizes[6], e);
+        zip = Layers.Embedding(vocabularySizes[7], e);
 
-        W1 = LinearWeight(hyper.Hidden1, InputDim);
+        W1 = Layers.LinearWeight(hyper.Hidden1, InputDim);
         b1 = new Parameter(zeros(hyper.Hidden1));
-        W2 = LinearWeight(hyper.Hidden2, hyper.Hidden1);
+        W2 = Layers.LinearWeight(hyper.Hidden2, hyper.Hidden1);
         b2 = new Parameter(zeros(hyper.Hidden2));
-        W3 = LinearWeight(1, hyper.Hidden2);
+        W3 = Layers.LinearWeight(1, hyper.Hidden2);
         b3 = new Parameter(full(1, hyper.RatingMean));
         switch (hyper.Scope)
         {
@@ -127,9 +127,9 @@ public sealed class MeluNetwork : MetaNetwork
         using var scope = NewDisposeScope();
         var result = cat([
             rate.call(items.Rate),
-            WeightedMean(genre, items.GenreIndex, items.GenreWeight),
-            WeightedMean(director, DropTokens(items.DirectorIndex), items.DirectorWeight),
-            WeightedMean(actor, DropTokens(items.ActorIndex), items.ActorWeight),
+            Layers.WeightedMean(genre, items.GenreIndex, items.GenreWeight),
+            Layers.WeightedMean(director, DropTokens(items.DirectorIndex), items.DirectorWeight),
+            Layers.WeightedMean(actor, DropTokens(items.ActorIndex), items.ActorWeight),
         ], 1);
         return result.MoveToOuterDisposeScope();
     }
@@ -310,27 +310,6 @@ public sealed class MeluNetwork : MetaNetwork
     private Tensor DropTokens(Tensor index) => training && Hyper.TokenDropout > 0
         ? index.masked_fill(rand(index.shape, device: index.device).lt(Hyper.TokenDropout), 0)
         : index;
-
-    private static Tensor WeightedMean(Embedding table, Tensor index, Tensor weight) =>
-        (table.call(index) * weight.unsqueeze(-1)).sum(1);
-
-    private static Embedding Embed(int size, int dim)
-    {
-        var e = nn.Embedding(size, dim);
-        using (no_grad())
-        {
-            nn.init.normal_(e.weight!, 0, 0.1);
-        }
-
-        return e;
-    }
-
-    private static Parameter LinearWeight(int outputs, int inputs)
-    {
-        // PyTorch's nn.Linear default: U(-1/sqrt(in), 1/sqrt(in)).
-        double bound = 1.0 / Math.Sqrt(inputs);
-        return new Parameter(rand(outputs, inputs).mul_(2 * bound).sub_(bound));
-    }
 }
 
 /// <summary>The MeLU network's fast slots; null where the scope keeps the tensor shared.</summary>

@@ -56,21 +56,21 @@ public abstract class SequentialNetwork : MetaNetwork
         }
 
         int e = hyper.EmbeddingDim, h = hyper.Hidden1;
-        rate = Embed(vocabularySizes[0], e);
-        genre = Embed(vocabularySizes[1], e);
-        director = Embed(vocabularySizes[2], e);
-        actor = Embed(vocabularySizes[3], e);
-        gender = Embed(vocabularySizes[4], e);
-        age = Embed(vocabularySizes[5], e);
-        occupation = Embed(vocabularySizes[6], e);
-        zip = Embed(vocabularySizes[7], e);
+        rate = Layers.Embedding(vocabularySizes[0], e);
+        genre = Layers.Embedding(vocabularySizes[1], e);
+        director = Layers.Embedding(vocabularySizes[2], e);
+        actor = Layers.Embedding(vocabularySizes[3], e);
+        gender = Layers.Embedding(vocabularySizes[4], e);
+        age = Layers.Embedding(vocabularySizes[5], e);
+        occupation = Layers.Embedding(vocabularySizes[6], e);
+        zip = Layers.Embedding(vocabularySizes[7], e);
         item_projection = nn.Linear(4 * e, e);
         profile_projection = nn.Linear(4 * e, e);
         // Index 0: rating unknown (plain regression, where the history is the rated item itself); 1..5: the stars.
-        rating_embedding = Embed(6, e);
-        W1 = LinearWeight(h, 3 * e);
+        rating_embedding = Layers.Embedding(6, e);
+        W1 = Layers.LinearWeight(h, 3 * e);
         b1 = new Parameter(zeros(h));
-        W2 = LinearWeight(1, h);
+        W2 = Layers.LinearWeight(1, h);
         b2 = new Parameter(full(1, hyper.RatingMean));
 
         // Registered by name rather than RegisterComponents: that reflects over the runtime type's own fields, which
@@ -128,9 +128,9 @@ public abstract class SequentialNetwork : MetaNetwork
         using var scope = NewDisposeScope();
         var features = cat([
             rate.call(items.Rate),
-            WeightedMean(genre, items.GenreIndex, items.GenreWeight),
-            WeightedMean(director, items.DirectorIndex, items.DirectorWeight),
-            WeightedMean(actor, items.ActorIndex, items.ActorWeight),
+            Layers.WeightedMean(genre, items.GenreIndex, items.GenreWeight),
+            Layers.WeightedMean(director, items.DirectorIndex, items.DirectorWeight),
+            Layers.WeightedMean(actor, items.ActorIndex, items.ActorWeight),
         ], 1);
         return item_projection.call(features).MoveToOuterDisposeScope();
     }
@@ -215,27 +215,6 @@ public abstract class SequentialNetwork : MetaNetwork
         "b2" => b2,
         _ => throw new ArgumentOutOfRangeException(nameof(slot), slot.Name, "no shared tensor"),
     };
-
-    private static Tensor WeightedMean(Embedding table, Tensor index, Tensor weight) =>
-        (table.call(index) * weight.unsqueeze(-1)).sum(1);
-
-    private static Embedding Embed(long size, long dim)
-    {
-        var embedding = nn.Embedding(size, dim);
-        using (no_grad())
-        {
-            nn.init.normal_(embedding.weight!, 0, 0.1);
-        }
-
-        return embedding;
-    }
-
-    private static Parameter LinearWeight(int outputs, int inputs)
-    {
-        // PyTorch's nn.Linear default: U(-1/sqrt(in), 1/sqrt(in)).
-        double bound = 1.0 / Math.Sqrt(inputs);
-        return new Parameter(rand(outputs, inputs).mul_(2 * bound).sub_(bound));
-    }
 }
 
 /// <summary>The sequential networks' head slots; null where the scope keeps the tensor shared.</summary>

@@ -76,15 +76,15 @@ public sealed class TwoTowerNetwork : MetaNetwork
         this.features = features;
         int e = hyper.EmbeddingDim, d = hyper.Hidden1;
         var sizes = features.Vocabularies.Select(v => v.Size).ToArray();
-        rate = Embed(sizes[0], e, 0.1);
-        genre = Embed(sizes[1], e, 0.1);
-        director = Embed(sizes[2], e, 0.1);
-        actor = Embed(sizes[3], e, 0.1);
-        gender = Embed(sizes[4], e, 0.1);
-        age = Embed(sizes[5], e, 0.1);
-        occupation = Embed(sizes[6], e, 0.1);
-        zip = Embed(sizes[7], e, 0.1);
-        item_id = Embed(features.ItemIds.Size, ItemDim, 0.05);
+        rate = Layers.Embedding(sizes[0], e, 0.1);
+        genre = Layers.Embedding(sizes[1], e, 0.1);
+        director = Layers.Embedding(sizes[2], e, 0.1);
+        actor = Layers.Embedding(sizes[3], e, 0.1);
+        gender = Layers.Embedding(sizes[4], e, 0.1);
+        age = Layers.Embedding(sizes[5], e, 0.1);
+        occupation = Layers.Embedding(sizes[6], e, 0.1);
+        zip = Layers.Embedding(sizes[7], e, 0.1);
+        item_id = Layers.Embedding(features.ItemIds.Size, ItemDim, 0.05);
         item_side = nn.Linear(4 * e, ItemDim);
         user_hidden = nn.Linear(UserDim, hyper.Hidden2);
         user_list = nn.Linear(hyper.Hidden2, d);
@@ -124,9 +124,9 @@ public sealed class TwoTowerNetwork : MetaNetwork
         using var scope = NewDisposeScope();
         var side = cat([
             rate.call(items.Rate),
-            WeightedMean(genre, items.GenreIndex, items.GenreWeight),
-            WeightedMean(director, items.DirectorIndex, items.DirectorWeight),
-            WeightedMean(actor, items.ActorIndex, items.ActorWeight),
+            Layers.WeightedMean(genre, items.GenreIndex, items.GenreWeight),
+            Layers.WeightedMean(director, items.DirectorIndex, items.DirectorWeight),
+            Layers.WeightedMean(actor, items.ActorIndex, items.ActorWeight),
         ], 1);
         var identity = tensor(IdentityRows(items.Table), device: items.Rate.device);
         if (training && IdentityDropout > 0)
@@ -233,20 +233,6 @@ public sealed class TwoTowerNetwork : MetaNetwork
         }
 
         return identityRows;
-    }
-
-    private static Tensor WeightedMean(Embedding table, Tensor index, Tensor weight) =>
-        (table.call(index) * weight.unsqueeze(-1)).sum(1);
-
-    private static Embedding Embed(int size, int dim, double std)
-    {
-        var e = nn.Embedding(size, dim);
-        using (no_grad())
-        {
-            nn.init.normal_(e.weight!, 0, std);
-        }
-
-        return e;
     }
 }
 
