@@ -54,14 +54,7 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
     public static readonly IReadOnlyList<double> Lambdas = [100, 200, 350, 500, 1000];
 
     // PyTorch-style names inside the model: they are the parameter names in the model file.
-    private readonly Embedding rate;
-    private readonly Embedding genre;
-    private readonly Embedding director;
-    private readonly Embedding actor;
-    private readonly Embedding gender;
-    private readonly Embedding age;
-    private readonly Embedding occupation;
-    private readonly Embedding zip;
+    private readonly FeatureEmbeddings embeddings;
     private readonly Embedding item_id;
     private readonly Linear item_side;
     private readonly Linear user_hidden;
@@ -98,14 +91,7 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         this.features = features;
         int e = hyper.EmbeddingDim, d = hyper.Hidden1;
         var sizes = features.Vocabularies.Select(v => v.Size).ToArray();
-        rate = Layers.Embedding(sizes[0], e, 0.1);
-        genre = Layers.Embedding(sizes[1], e, 0.1);
-        director = Layers.Embedding(sizes[2], e, 0.1);
-        actor = Layers.Embedding(sizes[3], e, 0.1);
-        gender = Layers.Embedding(sizes[4], e, 0.1);
-        age = Layers.Embedding(sizes[5], e, 0.1);
-        occupation = Layers.Embedding(sizes[6], e, 0.1);
-        zip = Layers.Embedding(sizes[7], e, 0.1);
+        embeddings = new FeatureEmbeddings(sizes, e);
         item_id = Layers.Embedding(features.ItemIds.Size, LearnedItemDim, 0.05);
         item_side = nn.Linear(4 * e, LearnedItemDim);
         user_hidden = nn.Linear(UserDim, hyper.Hidden2);
@@ -250,12 +236,7 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         ArgumentNullException.ThrowIfNull(items);
         using var scope = NewDisposeScope();
         var device = items.Rate.device;
-        var side = cat([
-            rate.call(items.Rate),
-            Layers.WeightedMean(genre, items.GenreIndex, items.GenreWeight),
-            Layers.WeightedMean(director, items.DirectorIndex, items.DirectorWeight),
-            Layers.WeightedMean(actor, items.ActorIndex, items.ActorWeight),
-        ], 1);
+        var side = embeddings.Items(items);
         var identity = tensor(IdentityRows(items.Table), device: device);
         var embedded = identity;
         if (training && IdentityDropout > 0)
@@ -304,10 +285,7 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         }
 
         var result = cat([
-            gender.call(profile.select(1, 0)),
-            age.call(profile.select(1, 1)),
-            occupation.call(profile.select(1, 2)),
-            zip.call(profile.select(1, 3)),
+            embeddings.Users(profile),
             mean.narrow(1, 0, D),
             mean.narrow(1, D + 1, D),
             ease,

@@ -20,14 +20,7 @@ public sealed class MeluNetwork : MetaNetwork
     public const string Name = "melu";
 
     // PyTorch-style names inside the model: they are the parameter names in the model file.
-    private readonly Embedding rate;
-    private readonly Embedding genre;
-    private readonly Embedding director;
-    private readonly Embedding actor;
-    private readonly Embedding gender;
-    private readonly Embedding age;
-    private readonly Embedding occupation;
-    private readonly Embedding zip;
+    private readonly FeatureEmbeddings embeddings;
     private readonly Parameter W1;
     private readonly Parameter b1;
     private readonly Parameter W2;
@@ -52,14 +45,7 @@ public sealed class MeluNetwork : MetaNetwork
         }
 
         int e = hyper.EmbeddingDim;
-        rate = Layers.Embedding(vocabularySizes[0], e);
-        genre = Layers.Embedding(vocabularySizes[1], e);
-        director = Layers.Embedding(vocabularySizes[2], e);
-        actor = Layers.Embedding(vocabularySizes[3], e);
-        gender = Layers.Embedding(vocabularySizes[4], e);
-        age = Layers.Embedding(vocabularySizes[5], e);
-        occupation = Layers.Embedding(vocabularySizes[6], e);
-        zip = Layers.Embedding(vocabularySizes[7], e);
+        embeddings = new FeatureEmbeddings(vocabularySizes, e);
 
         W1 = Layers.LinearWeight(hyper.Hidden1, InputDim);
         b1 = new Parameter(zeros(hyper.Hidden1));
@@ -125,13 +111,7 @@ public sealed class MeluNetwork : MetaNetwork
     {
         ArgumentNullException.ThrowIfNull(items);
         using var scope = NewDisposeScope();
-        var result = cat([
-            rate.call(items.Rate),
-            Layers.WeightedMean(genre, items.GenreIndex, items.GenreWeight),
-            Layers.WeightedMean(director, DropTokens(items.DirectorIndex), items.DirectorWeight),
-            Layers.WeightedMean(actor, DropTokens(items.ActorIndex), items.ActorWeight),
-        ], 1);
-        return result.MoveToOuterDisposeScope();
+        return embeddings.Items(items, DropTokens).MoveToOuterDisposeScope();
     }
 
     /// <summary>User embeddings from profile indices (gender, age, occupation, zip): [users, 4E].</summary>
@@ -139,14 +119,7 @@ public sealed class MeluNetwork : MetaNetwork
     {
         ArgumentNullException.ThrowIfNull(users);
         using var scope = NewDisposeScope();
-        var profile = users.Profile;
-        var result = cat([
-            gender.call(profile.select(1, 0)),
-            age.call(profile.select(1, 1)),
-            occupation.call(profile.select(1, 2)),
-            zip.call(DropTokens(profile.select(1, 3))),
-        ], 1);
-        return result.MoveToOuterDisposeScope();
+        return embeddings.Users(users.Profile, DropTokens).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

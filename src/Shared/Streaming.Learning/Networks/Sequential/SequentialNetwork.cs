@@ -19,14 +19,7 @@ namespace Streaming.Learning.Networks.Sequential;
 public abstract class SequentialNetwork : MetaNetwork
 {
     // PyTorch-style names inside the model: they are the parameter names in the model file.
-    private readonly Embedding rate;
-    private readonly Embedding genre;
-    private readonly Embedding director;
-    private readonly Embedding actor;
-    private readonly Embedding gender;
-    private readonly Embedding age;
-    private readonly Embedding occupation;
-    private readonly Embedding zip;
+    private readonly FeatureEmbeddings embeddings;
     private readonly Linear item_projection;
     private readonly Linear profile_projection;
     private readonly Embedding rating_embedding;
@@ -56,14 +49,7 @@ public abstract class SequentialNetwork : MetaNetwork
         }
 
         int e = hyper.EmbeddingDim, h = hyper.Hidden1;
-        rate = Layers.Embedding(vocabularySizes[0], e);
-        genre = Layers.Embedding(vocabularySizes[1], e);
-        director = Layers.Embedding(vocabularySizes[2], e);
-        actor = Layers.Embedding(vocabularySizes[3], e);
-        gender = Layers.Embedding(vocabularySizes[4], e);
-        age = Layers.Embedding(vocabularySizes[5], e);
-        occupation = Layers.Embedding(vocabularySizes[6], e);
-        zip = Layers.Embedding(vocabularySizes[7], e);
+        embeddings = new FeatureEmbeddings(vocabularySizes, e);
         item_projection = nn.Linear(4 * e, e);
         profile_projection = nn.Linear(4 * e, e);
         // Index 0: rating unknown (plain regression, where the history is the rated item itself); 1..5: the stars.
@@ -77,8 +63,7 @@ public abstract class SequentialNetwork : MetaNetwork
         // leaves out this base class's private ones.
         foreach (var (n, m) in new (string, nn.Module)[]
         {
-            ("rate", rate), ("genre", genre), ("director", director), ("actor", actor), ("gender", gender), ("age", age),
-            ("occupation", occupation), ("zip", zip), ("item_projection", item_projection), ("profile_projection", profile_projection),
+            ("embeddings", embeddings), ("item_projection", item_projection), ("profile_projection", profile_projection),
             ("rating_embedding", rating_embedding),
         })
         {
@@ -126,12 +111,7 @@ public abstract class SequentialNetwork : MetaNetwork
     {
         ArgumentNullException.ThrowIfNull(items);
         using var scope = NewDisposeScope();
-        var features = cat([
-            rate.call(items.Rate),
-            Layers.WeightedMean(genre, items.GenreIndex, items.GenreWeight),
-            Layers.WeightedMean(director, items.DirectorIndex, items.DirectorWeight),
-            Layers.WeightedMean(actor, items.ActorIndex, items.ActorWeight),
-        ], 1);
+        var features = embeddings.Items(items);
         return item_projection.call(features).MoveToOuterDisposeScope();
     }
 
@@ -142,12 +122,7 @@ public abstract class SequentialNetwork : MetaNetwork
         ArgumentNullException.ThrowIfNull(itemEmbeddings);
         using var scope = NewDisposeScope();
         var p = users.Profile;
-        Tensor profile = tanh(profile_projection.call(cat([
-            gender.call(p.select(1, 0)),
-            age.call(p.select(1, 1)),
-            occupation.call(p.select(1, 2)),
-            zip.call(p.select(1, 3)),
-        ], 1)));
+        Tensor profile = tanh(profile_projection.call(embeddings.Users(p)));
 
         var rows = users.HistoryRows;
         long b = rows.shape[0], length = rows.shape[1];

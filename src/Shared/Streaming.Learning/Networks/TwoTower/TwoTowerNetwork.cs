@@ -40,14 +40,7 @@ public sealed class TwoTowerNetwork : MetaNetwork
     public const double IdentityDropout = 0.2;
 
     // PyTorch-style names inside the model: they are the parameter names in the model file.
-    private readonly Embedding rate;
-    private readonly Embedding genre;
-    private readonly Embedding director;
-    private readonly Embedding actor;
-    private readonly Embedding gender;
-    private readonly Embedding age;
-    private readonly Embedding occupation;
-    private readonly Embedding zip;
+    private readonly FeatureEmbeddings embeddings;
     private readonly Embedding item_id;
     private readonly Linear item_side;
     private readonly Linear user_hidden;
@@ -76,14 +69,7 @@ public sealed class TwoTowerNetwork : MetaNetwork
         this.features = features;
         int e = hyper.EmbeddingDim, d = hyper.Hidden1;
         var sizes = features.Vocabularies.Select(v => v.Size).ToArray();
-        rate = Layers.Embedding(sizes[0], e, 0.1);
-        genre = Layers.Embedding(sizes[1], e, 0.1);
-        director = Layers.Embedding(sizes[2], e, 0.1);
-        actor = Layers.Embedding(sizes[3], e, 0.1);
-        gender = Layers.Embedding(sizes[4], e, 0.1);
-        age = Layers.Embedding(sizes[5], e, 0.1);
-        occupation = Layers.Embedding(sizes[6], e, 0.1);
-        zip = Layers.Embedding(sizes[7], e, 0.1);
+        embeddings = new FeatureEmbeddings(sizes, e);
         item_id = Layers.Embedding(features.ItemIds.Size, ItemDim, 0.05);
         item_side = nn.Linear(4 * e, ItemDim);
         user_hidden = nn.Linear(UserDim, hyper.Hidden2);
@@ -122,12 +108,7 @@ public sealed class TwoTowerNetwork : MetaNetwork
     {
         ArgumentNullException.ThrowIfNull(items);
         using var scope = NewDisposeScope();
-        var side = cat([
-            rate.call(items.Rate),
-            Layers.WeightedMean(genre, items.GenreIndex, items.GenreWeight),
-            Layers.WeightedMean(director, items.DirectorIndex, items.DirectorWeight),
-            Layers.WeightedMean(actor, items.ActorIndex, items.ActorWeight),
-        ], 1);
+        var side = embeddings.Items(items);
         var identity = tensor(IdentityRows(items.Table), device: items.Rate.device);
         if (training && IdentityDropout > 0)
         {
@@ -154,10 +135,7 @@ public sealed class TwoTowerNetwork : MetaNetwork
         var history = itemEmbeddings.index_select(0, rows.flatten()).reshape(rows.shape[0], rows.shape[1], -1);
         var mean = (history * mask).sum(1) / mask.sum(1).clamp_min(1);
         var result = cat([
-            gender.call(profile.select(1, 0)),
-            age.call(profile.select(1, 1)),
-            occupation.call(profile.select(1, 2)),
-            zip.call(profile.select(1, 3)),
+            embeddings.Users(profile),
             mean.narrow(1, 0, D),
             mean.narrow(1, D + 1, D),
         ], 1);
