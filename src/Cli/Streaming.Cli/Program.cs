@@ -7,6 +7,7 @@ var root = new RootCommand("Streaming: few-shot personalisation of brand-new use
     DemoCommand.Create(),
     TrainCommand.Create(),
     EvalCommand.Create(),
+    CompareCommand.Create(),
     BenchCommand.Create(),
     TopCommand.Create(),
     TestCommand.Create(),

@@ -55,6 +55,50 @@ public sealed class TrainEvalCommandTests : IDisposable
         Assert.Contains("training users", root.GetProperty("baselines_fitted_on").GetString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Compare_TwoMethodsOnOneSplit_MeasuresBothOnTheSameUsersWithTheBaselinesOnce()
+    {
+        var hyper = new Hyperparameters { InnerSteps = 1, EmbeddingDim = 8, Hidden1 = 16, Hidden2 = 8 };
+        string metaSgd = Path.Combine(directory, "metasgd.model"), mamo = Path.Combine(directory, "mamo.model");
+        string json = Path.Combine(directory, "compare.json"), markdown = Path.Combine(directory, "compare.md");
+        Assert.Equal(0, TrainCommand.Run("synthetic", metaSgd, new TrainingOptions { Hyperparameters = hyper, Epochs = 1 }, "cpu"));
+        Assert.Equal(0, TrainCommand.Run("synthetic", mamo, new TrainingOptions { Hyperparameters = hyper with { Method = "mamo" }, Epochs = 1 }, "cpu"));
+
+        Assert.Equal(0, CompareCommand.Run("synthetic", [metaSgd, mamo], new EvaluationOptions { PlainEpochs = 1 }, "cpu", json, markdown, trainDataPath: null));
+
+        using var report = JsonDocument.Parse(File.ReadAllText(json));
+        var models = report.RootElement.GetProperty("models").EnumerateArray().ToArray();
+        Assert.Equal(["metasgd", "mamo"], models.Select(m => m.GetProperty("method").GetString()));
+        foreach (var model in models)
+        {
+            var evaluated = model.GetProperty("report");
+            AssertPartitions(evaluated);
+            AssertTopN(evaluated.GetProperty("existing_items_new_users"));
+            Assert.Empty(evaluated.GetProperty("baselines").EnumerateObject());   // measured once, below
+            Assert.True(model.GetProperty("adapt_ms_per_user").GetDouble() > 0);
+            Assert.True(model.GetProperty("state_bytes").GetInt64() > 0);
+        }
+
+        Assert.Equal(models[0].GetProperty("report").GetProperty("users").GetString(), models[1].GetProperty("report").GetProperty("users").GetString());
+        Assert.Equal(
+            models[0].GetProperty("report").GetProperty("existing_items_new_users").GetProperty("users").GetInt32(),
+            models[1].GetProperty("report").GetProperty("existing_items_new_users").GetProperty("users").GetInt32());
+        AssertTopN(report.RootElement.GetProperty("baselines").GetProperty("ease").GetProperty("existing_items_new_users"));
+        Assert.Contains("| mamo (mamo on melu) |", File.ReadAllText(markdown), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Compare_ModelsOfDifferentSplits_IsRefusedNamingTheModel()
+    {
+        var hyper = new Hyperparameters { InnerSteps = 1, EmbeddingDim = 8, Hidden1 = 16, Hidden2 = 8 };
+        string first = Path.Combine(directory, "a.model"), other = Path.Combine(directory, "b.model");
+        Assert.Equal(0, TrainCommand.Run("synthetic", first, new TrainingOptions { Hyperparameters = hyper, Epochs = 1 }, "cpu"));
+        Assert.Equal(0, TrainCommand.Run("synthetic", other, new TrainingOptions { Hyperparameters = hyper, Epochs = 1 }, "cpu", split: new DataSplit { Seed = 7 }));
+
+        var error = Assert.Throws<ArgumentException>(() => CompareCommand.Run("synthetic", [first, other], new EvaluationOptions { PlainEpochs = 1 }, "cpu", null, null, null));
+        Assert.StartsWith("b: trained on other data or another user split", error.Message, StringComparison.Ordinal);
+    }
+
     private static void AssertTopN(JsonElement partition)
     {
         var topN = partition.GetProperty("top_n");

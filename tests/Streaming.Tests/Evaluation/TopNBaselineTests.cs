@@ -66,8 +66,10 @@ public sealed class TopNBaselineTests
         Assert.Equal([0f, (float)(2 / Math.Sqrt(6)), 0f, 0f], scores);
     }
 
-    [Fact]
-    public void Ease_Score_MatchesTheClosedFormComputedDirectly()
+    [Theory]
+    [InlineData(0.0)]   // EASE
+    [InlineData(0.5)]   // EDLAE: lambda + p / (1 - p) G_ii on the diagonal
+    public void Ease_Score_MatchesTheClosedFormComputedDirectly(double dropout)
     {
         const double Lambda = 1.5;
         double[,] x = { { 1, 1, 0 }, { 1, 1, 1 }, { 0, 1, 1 } };
@@ -81,8 +83,11 @@ public sealed class TopNBaselineTests
                     g[i, j] += x[u, i] * x[u, j];
                 }
             }
+        }
 
-            g[i, i] += Lambda;
+        for (var i = 0; i < 3; i++)
+        {
+            g[i, i] += Lambda + (dropout / (1 - dropout) * g[i, i]);
         }
 
         var p = GaussJordanInverse(g);
@@ -93,7 +98,7 @@ public sealed class TopNBaselineTests
             expected[j] = (float)support.Where(i => i != j).Sum(i => -p[i, j] / p[j, j]);
         }
 
-        var scores = Fitted(new EaseRecommender(Lambda)).Scores(User(9, A, C));
+        var scores = Fitted(new EaseRecommender(Lambda, dropout: dropout)).Scores(User(9, A, C));
         for (var j = 0; j < 3; j++)
         {
             Assert.Equal(expected[j], scores[j], 5);

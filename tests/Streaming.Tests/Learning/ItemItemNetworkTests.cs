@@ -76,7 +76,8 @@ public sealed class ItemItemNetworkTests
         network.Fit(new TrainingDataFit(train, world.Tasks.Skip(45).ToArray(), world.Table));
         Assert.Contains(network.EaseLambda, ItemItemNetwork.Lambdas);
 
-        var ease = new EaseRecommender(network.EaseLambda);
+        Assert.Contains(network.EdlaeDropout, ItemItemNetwork.Dropouts);
+        var ease = new EaseRecommender(network.EaseLambda, dropout: network.EdlaeDropout);
         ease.Fit(TopNTrainingData.FromTasks(train, world.Items));
         var users = world.Tasks.Skip(45).Select(t => new UserTask(t.UserId, t.Support, [])).ToArray();
         var candidates = world.Table.ItemIds.ToArray();

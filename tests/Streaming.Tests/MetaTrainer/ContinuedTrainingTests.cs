@@ -64,6 +64,22 @@ public sealed class ContinuedTrainingTests
         Assert.NotEqual(a[0].Query.Select(r => r.ItemId), b[0].Query.Select(r => r.ItemId));
     }
 
+    [Fact]
+    public void Resplit_KeepsTheInteractionOrderInSupportAndQuery()
+    {
+        var (train, _) = Tasks();
+
+        foreach (var (split, task) in MeluProtocol.Resplit(train, 10, seed: 4).Zip(train))
+        {
+            // The task's ratings in order; each new set is a subsequence of it (a sequential network reads that order).
+            var order = task.Support.Concat(task.Query).Select((r, i) => (r.ItemId, i)).ToDictionary(x => x.ItemId, x => x.i);
+            var support = split.Support.Select(r => order[r.ItemId]).ToArray();
+            var query = split.Query.Select(r => order[r.ItemId]).ToArray();
+            Assert.Equal(support.Order(), support);
+            Assert.Equal(query.Order(), query);
+        }
+    }
+
     private static SampledSessionTasks Sessions(IReadOnlyList<UserTask> train, IReadOnlyList<UserTask> validation) =>
         new(train, validation, Data.Items, Data.Users, queryCount: 10, new TrainingRecord());
 

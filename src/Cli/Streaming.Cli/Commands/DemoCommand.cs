@@ -32,7 +32,7 @@ internal static class DemoCommand
         var model = new Option<string?>("--model") { Description = "Serve this meta-model file instead of training one on the fly." };
         var users = new Option<int>("--users") { Description = "New users to replay (held-out users, cycled).", DefaultValueFactory = _ => 400 };
         var rate = new Option<double>("--rate") { Description = "New users arriving per second.", DefaultValueFactory = _ => 40 };
-        var epochs = new Option<int>("--epochs") { Description = "Meta-training epochs when training on the fly.", DefaultValueFactory = _ => 15 };
+        var epochs = new Option<int>("--epochs") { Description = "Meta-training epochs when training on the fly.", DefaultValueFactory = _ => TrainingRecipe.Default.Epochs };
         var seed = CommonOptions.Seed();
         var device = CommonOptions.Device();
         var json = CommonOptions.Json();
@@ -108,14 +108,15 @@ internal static class DemoCommand
 
     private static string Train(RatingsDataset data, DemoSettings settings, TorchSharp.torch.Device device, TimeProvider time, string path)
     {
+        var recipe = TrainingRecipe.Default;
         var options = new TrainingOptions
         {
-            Hyperparameters = new Hyperparameters { Method = new MetaSgd().Name, InnerSteps = 5, MetaLearningRate = data.Source.StartsWith("synthetic", StringComparison.Ordinal) ? 5e-3f : 5e-4f },
+            Hyperparameters = recipe.Hyperparameters,
             Epochs = settings.Epochs,
             Patience = 3,
             Seed = settings.Seed,
         };
-        AnsiConsole.MarkupLineInterpolated($"   Meta-training MetaSGD (MeLU network, 5 local steps) for up to {settings.Epochs} epochs on {device.type.ToString().ToLowerInvariant()}:");
+        AnsiConsole.MarkupLineInterpolated($"   Meta-training {recipe.Description} for up to {settings.Epochs} epochs on {device.type.ToString().ToLowerInvariant()}:");
         TrainingResult? result = null;
         ProgressRendering.Run("meta-training", progress => result = MetaTraining.Run(data, options, device, time, progress: progress));
         using var model = result!.Model;

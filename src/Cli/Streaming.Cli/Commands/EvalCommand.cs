@@ -54,7 +54,7 @@ internal static class EvalCommand
 
     // The model's training folder: --train-data, else the folder the model records when it exists; the evaluated
     // folder itself when it is that data (the split then keeps its test users out).
-    private static Shared.Data.RatingsDataset? TrainingData(string? path, TrainingRecord record, Shared.Data.RatingsDataset evaluated)
+    internal static Shared.Data.RatingsDataset? TrainingData(string? path, TrainingRecord record, Shared.Data.RatingsDataset evaluated)
     {
         if (path is null && (record.Data == evaluated.Source || !(Directory.Exists(record.Data) || record.Data.StartsWith("synthetic", StringComparison.Ordinal))))
         {

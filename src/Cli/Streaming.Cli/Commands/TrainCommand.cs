@@ -15,17 +15,19 @@ internal static class TrainCommand
     {
         var data = CommonOptions.Data(required: true);
         var output = new Option<string>("--out") { Description = "Model file to write (checkpointed at every validation improvement).", Required = true };
-        var network = new Option<string>("--network") { Description = $"The network: {string.Join(", ", MethodCatalog.NetworkNames)}.", DefaultValueFactory = _ => new Hyperparameters().Network };
-        var algo = new Option<string>("--algo") { Description = $"The meta-learning method: {string.Join(", ", MethodCatalog.MethodNames)}.", DefaultValueFactory = _ => new Hyperparameters().Method };
-        var encoder = new Option<string?>("--encoder") { Description = $"The base network: {string.Join(", ", MethodCatalog.NetworkNames)} (default: {new Hyperparameters().Network}); combines with any --algo." };
-        var steps = new Option<int>("--steps") { Description = "Local update steps (MeLU-1: 1, MeLU-5: 5).", DefaultValueFactory = _ => 5 };
+        var recipe = TrainingRecipe.Default;
+        var named = TrainingRecipe.Named(null, null);
+        var network = new Option<string?>("--network") { Description = $"The network: {string.Join(", ", MethodCatalog.NetworkNames)} (default: {recipe.Hyperparameters.Network} with no --algo, else {named.Hyperparameters.Network})." };
+        var algo = new Option<string?>("--algo") { Description = $"The meta-learning method: {string.Join(", ", MethodCatalog.MethodNames)} (default: {recipe.Hyperparameters.Method} with no --network, else {named.Hyperparameters.Method})." };
+        var encoder = new Option<string?>("--encoder") { Description = $"The base network: {string.Join(", ", MethodCatalog.NetworkNames)}; combines with any --algo (same as --network)." };
+        var steps = new Option<int?>("--steps") { Description = $"Local update steps (default: {recipe.Hyperparameters.InnerSteps} for the default recipe, {named.Hyperparameters.InnerSteps} with --network or --algo; MeLU-1: 1, MeLU-5: 5)." };
         var scope = new Option<string>("--scope") { Description = "Fast-weight scope: all, last, bias, lowrank or context.", DefaultValueFactory = _ => "all" };
         var rank = new Option<int>("--rank") { Description = "Rank of the per-user deltas (scope lowrank).", DefaultValueFactory = _ => 4 };
         var contextDim = new Option<int>("--context-dim") { Description = "Length of the per-user context vector (scope context).", DefaultValueFactory = _ => 32 };
-        var epochs = new Option<int>("--epochs") { Description = "Maximum epochs.", DefaultValueFactory = _ => 30 };
+        var epochs = new Option<int?>("--epochs") { Description = $"Maximum epochs (default: {recipe.Epochs} for the default recipe, {named.Epochs} with --network or --algo)." };
         var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without a better validation MAE.", DefaultValueFactory = _ => 4 };
-        var innerLr = new Option<float>("--inner-lr") { Description = "Inner learning rate (initial value of learned rates).", DefaultValueFactory = _ => new Hyperparameters().InnerLearningRate };
-        var metaLr = new Option<float>("--meta-lr") { Description = "Adam learning rate of the outer loop.", DefaultValueFactory = _ => new Hyperparameters().MetaLearningRate };
+        var innerLr = new Option<float?>("--inner-lr") { Description = $"Inner learning rate, initial value of learned rates (default: {recipe.Hyperparameters.InnerLearningRate} for the default recipe, {named.Hyperparameters.InnerLearningRate} with --network or --algo)." };
+        var metaLr = new Option<float?>("--meta-lr") { Description = $"Adam learning rate of the outer loop (default: {recipe.Hyperparameters.MetaLearningRate} for the default recipe, {named.Hyperparameters.MetaLearningRate} with --network or --algo)." };
         var tokenDropout = new Option<float>("--token-dropout") { Description = "Training-time probability of replacing a director, actor or zip token by 'unknown'.", DefaultValueFactory = _ => new Hyperparameters().TokenDropout };
         var batch = new Option<int>("--batch-size") { Description = "Users per meta-batch.", DefaultValueFactory = _ => 32 };
         var firstOrder = new Option<bool>("--first-order") { Description = "Drop the inner-loop Hessian (any algorithm)." };
@@ -45,17 +47,20 @@ internal static class TrainCommand
         };
         command.SetAction(parse =>
         {
-            var hyper = new Hyperparameters
+            // --encoder names a sequential base network (MELO's); --network any registered one. Naming neither a
+            // network nor a method trains the default recipe; the settings given replace the recipe's.
+            string? networkName = parse.GetValue(encoder) is { } sequential ? ParseNetwork(sequential, "--encoder")
+                : parse.GetValue(network) is { } chosen ? ParseNetwork(chosen, "--network") : null;
+            string? methodName = parse.GetValue(algo) is { } method ? CommonOptions.ParseMethod(method, "--algo") : null;
+            var start = TrainingRecipe.For(networkName, methodName);
+            var hyper = start.Hyperparameters with
             {
-                // --encoder names a sequential base network (MELO's); --network any registered one.
-                Network = parse.GetValue(encoder) is { } sequential ? ParseNetwork(sequential, "--encoder") : ParseNetwork(parse.GetValue(network)!, "--network"),
-                Method = CommonOptions.ParseMethod(parse.GetValue(algo)!, "--algo"),
                 Scope = CommonOptions.ParseEnum<FastWeightScope>(parse.GetValue(scope)!, "--scope"),
-                InnerSteps = parse.GetValue(steps),
+                InnerSteps = parse.GetValue(steps) ?? start.Hyperparameters.InnerSteps,
                 Rank = parse.GetValue(rank),
                 ContextDim = parse.GetValue(contextDim),
-                InnerLearningRate = parse.GetValue(innerLr),
-                MetaLearningRate = parse.GetValue(metaLr),
+                InnerLearningRate = parse.GetValue(innerLr) ?? start.Hyperparameters.InnerLearningRate,
+                MetaLearningRate = parse.GetValue(metaLr) ?? start.Hyperparameters.MetaLearningRate,
                 MetaBatchSize = parse.GetValue(batch),
                 TokenDropout = parse.GetValue(tokenDropout),
             };
@@ -63,7 +68,7 @@ internal static class TrainCommand
             var options = new TrainingOptions
             {
                 Hyperparameters = hyper,
-                Epochs = parse.GetValue(epochs),
+                Epochs = parse.GetValue(epochs) ?? start.Epochs,
                 Patience = parse.GetValue(patience),
                 Seed = parse.GetValue(seed),
                 FirstOrder = parse.GetValue(firstOrder),

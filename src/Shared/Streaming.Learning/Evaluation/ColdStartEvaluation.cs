@@ -227,7 +227,7 @@ public static class ColdStartEvaluation
             var fit = new TopNTrainingData(training ?? [], data.Items);
             if (training is not null)
             {
-                ITopNRecommender[] collaborative = [new PopularityRecommender(), new TopRatedRecommender(), new ItemKnnRecommender(), new EaseRecommender()];
+                ITopNRecommender[] collaborative = [new PopularityRecommender(), new TopRatedRecommender(), new ItemKnnRecommender(), new EaseRecommender(), new EaseRecommender(lambda: 200, dropout: 0.25)];
                 foreach (var baseline in collaborative)
                 {
                     baselines[baseline.Name] = new PartitionPair(BaselineMetrics.Of(topN.FitAndEvaluate(baseline, fit, existing, existingCandidates)), null);

@@ -172,8 +172,10 @@ public static class MeluProtocol
     }
 
     /// <summary>
-    /// A new random support/query split of each task (seeded per user), the last <paramref name="queryCount"/>
-    /// being the query: how training draws fresh tasks from the same users every epoch.
+    /// A new random support/query split of each task (seeded per user): <paramref name="queryCount"/> of its ratings
+    /// drawn at random are the query: how training draws fresh tasks from the same users every epoch. The task's
+    /// ratings (support, then query) are taken as its interaction order, and both sets keep it, as
+    /// <see cref="BuildTasks"/> keeps the support set's: a sequential network reads them in that order.
     /// </summary>
     public static IReadOnlyList<UserTask> Resplit(IReadOnlyList<UserTask> tasks, int queryCount, int seed)
     {
@@ -183,9 +185,16 @@ public static class MeluProtocol
         {
             var task = tasks[i];
             var all = task.Support.Concat(task.Query).ToArray();
-            Shuffle(all, new Random(UserSeed(seed, task.UserId)));
+            var positions = Enumerable.Range(0, all.Length).ToArray();
+            Shuffle(positions, new Random(UserSeed(seed, task.UserId)));
             int query = Math.Clamp(queryCount, 1, Math.Max(1, all.Length - 1));
-            result[i] = new UserTask(task.UserId, all[..^query], all[^query..]);
+            var isQuery = new bool[all.Length];
+            foreach (int p in positions[^query..])
+            {
+                isQuery[p] = true;
+            }
+
+            result[i] = new UserTask(task.UserId, [.. all.Where((_, p) => !isQuery[p])], [.. all.Where((_, p) => isQuery[p])]);
         }
 
         return result;

@@ -7,6 +7,8 @@ namespace Streaming.Learning.Networks.ItemItem;
 /// a zero diagonal, P = (X^T X + lambda I)^-1, over a binary user x item matrix X. The same model as the torch-free
 /// baseline <c>EaseRecommender</c> (which the tests compare it with), computed with a Cholesky factorisation in
 /// float64 and returned in float32, and lambda chosen on held-out users by recall of their liked items.
+/// With a dropout p > 0 it is EDLAE (Steck, NeurIPS 2020): the regulariser lambda I + p / (1 - p) diag(X^T X), the
+/// closed form of training EASE under input dropout p, which penalises the weights of popular items more.
 /// </summary>
 public static class ClosedFormEase
 {
@@ -35,14 +37,22 @@ public static class ClosedFormEase
         return tensor(g, float64).reshape(items, items);
     }
 
-    /// <summary>The EASE weights for <paramref name="lambda"/>, [items, items] float32 (row: a support item; column: a scored item).</summary>
-    public static Tensor Weights(Tensor gram, double lambda)
+    /// <summary>
+    /// The EASE weights for <paramref name="lambda"/> (EDLAE's with <paramref name="dropout"/> above 0), [items, items]
+    /// float32 (row: a support item; column: a scored item).
+    /// </summary>
+    public static Tensor Weights(Tensor gram, double lambda, double dropout = 0)
     {
         ArgumentNullException.ThrowIfNull(gram);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(lambda);
+        if (dropout is < 0 or >= 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "EDLAE's dropout must lie in [0, 1)");
+        }
+
         using var scope = NewDisposeScope();
         long n = gram.shape[0];
-        var a = gram + (lambda * eye(n, dtype: float64, device: gram.device));
+        var a = gram + diag(lambda + (dropout / (1 - dropout) * gram.diagonal()));
         var p = linalg.cholesky(a).cholesky_inverse();
         // B[i][j] = -P[i][j] / P[j][j] off the diagonal (Steck, Eq. 8), 0 on it.
         var b = -(p / p.diagonal().unsqueeze(0));
