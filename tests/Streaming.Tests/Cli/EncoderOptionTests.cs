@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Streaming.Cli.Commands;
 using Streaming.Learning.Models;
+using Streaming.Learning.Training;
 using static TorchSharp.torch;
 
 namespace Streaming.Tests.Cli;
@@ -33,14 +34,31 @@ public sealed class EncoderOptionTests : IDisposable
     }
 
     [Fact]
-    public void Train_WithoutEncoder_UsesTheDefaultNetwork()
+    public void Train_WithNoNetworkAndNoMethod_TrainsTheDefaultRecipeWithTheSettingsGiven()
     {
         string model = Path.Combine(directory, "default.model");
-        string[] args = ["--data", "synthetic", "--out", model, "--epochs", "1", "--steps", "1", "--max-users", "60"];
+        string[] args = ["--data", "synthetic", "--out", model, "--epochs", "1", "--max-users", "60"];
+
+        Assert.Equal(0, TrainCommand.Create().Parse(args).Invoke());
+        using var loaded = MetaModel.Load(model, CPU);
+        var recipe = TrainingRecipe.Default.Hyperparameters;
+        Assert.Equal(recipe.Network, loaded.Manifest.Hyperparameters.Network);
+        Assert.Equal(recipe.Method, loaded.Manifest.Hyperparameters.Method);
+        Assert.Equal(recipe.InnerSteps, loaded.Manifest.Hyperparameters.InnerSteps);
+        Assert.Equal(recipe.MetaLearningRate, loaded.Manifest.Hyperparameters.MetaLearningRate);
+        Assert.Equal(1, loaded.Manifest.Training.Epochs);   // --epochs given: it replaces the recipe's
+    }
+
+    [Fact]
+    public void Train_WithAMethodButNoNetwork_UsesTheMeluNetworkAndItsSettings()
+    {
+        string model = Path.Combine(directory, "metasgd.model");
+        string[] args = ["--data", "synthetic", "--out", model, "--algo", "metasgd", "--epochs", "1", "--max-users", "60"];
 
         Assert.Equal(0, TrainCommand.Create().Parse(args).Invoke());
         using var loaded = MetaModel.Load(model, CPU);
         Assert.Equal("melu", loaded.Manifest.Hyperparameters.Network);
+        Assert.Equal(new Streaming.Shared.Models.Hyperparameters().InnerSteps, loaded.Manifest.Hyperparameters.InnerSteps);
     }
 
     [Fact]

@@ -21,7 +21,7 @@ namespace Streaming.Cli.Benchmarks;
 /// </summary>
 internal static class AdaptationBenchmark
 {
-    public sealed record Settings(string? Data, string? Model, int Users, int LoopUsers, int Batch, int Steps, string? Scope, string Device);
+    public sealed record Settings(string? Data, string? Model, int Users, int LoopUsers, int Batch, int? Steps, string? Scope, string? Network, string Device);
 
     public sealed record Throughput(int Users, double Seconds, double UsersPerSecond, double MsPerUser, double LatencyP50Ms, double LatencyP99Ms);
 
@@ -29,6 +29,8 @@ internal static class AdaptationBenchmark
         string Device,
         string Data,
         string Model,
+        string Network,
+        string Method,
         string Scope,
         int Steps,
         int CatalogueItems,
@@ -49,7 +51,8 @@ internal static class AdaptationBenchmark
         var device = TorchDevice.Resolve(s.Device, "--device");
         string dataPath = s.Data ?? MovieLensLocator.Find() ?? "synthetic";
         var data = Commands.CommonOptions.LoadData(dataPath);
-        using var model = s.Model is not null ? MetaModel.Load(s.Model, device) : FreshModel(data, s.Scope, device);
+        using var model = s.Model is not null ? MetaModel.Load(s.Model, device) : FreshModel(data, s.Scope, s.Network, device);
+        int steps = s.Steps ?? model.Module.Hyper.InnerSteps;
         var catalogue = data.Items.Values.OrderBy(i => i.ItemId).ToArray();
         using var recommender = new BatchRecommender(model, catalogue);
 
@@ -64,13 +67,13 @@ internal static class AdaptationBenchmark
             .Select(i => tasks[i % tasks.Count])
             .Select(t => new UserSession(data.Users.GetValueOrDefault(t.UserId) ?? UserProfile.Unknown, t.Support))
             .ToArray();
-        AnsiConsole.MarkupLineInterpolated($"Benchmark: {model.Network.Hyper.Scope} scope, {s.Steps} steps, catalogue {catalogue.Length:N0} items, mean support {sessions.Average(x => x.Interactions.Count):F1} ratings, on {device.type.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
+        AnsiConsole.MarkupLineInterpolated($"Benchmark: {model.Module.Hyper.Method} on {model.Module.Hyper.Network}, {model.Network.Hyper.Scope} scope, {steps} steps, catalogue {catalogue.Length:N0} items, mean support {sessions.Average(x => x.Interactions.Count):F1} ratings, on {device.type.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
 
-        recommender.Recommend(sessions.Take(s.Batch).ToArray(), s.Steps, 10);   // warm-up: allocator, kernels
-        var batched = Measure(sessions.Take(s.Users).Chunk(s.Batch), call => recommender.Recommend(call, s.Steps, 10));
-        var loop = Measure(sessions.Take(s.LoopUsers).Select(x => new[] { x }), call => recommender.Recommend(call, s.Steps, 10));
-        var adaptBatched = Measure(sessions.Take(s.Users).Chunk(s.Batch), call => recommender.AdaptFastState(call, s.Steps));
-        var adaptLoop = Measure(sessions.Take(s.LoopUsers).Select(x => new[] { x }), call => recommender.AdaptFastState(call, s.Steps));
+        recommender.Recommend(sessions.Take(s.Batch).ToArray(), steps, 10);   // warm-up: allocator, kernels
+        var batched = Measure(sessions.Take(s.Users).Chunk(s.Batch), call => recommender.Recommend(call, steps, 10));
+        var loop = Measure(sessions.Take(s.LoopUsers).Select(x => new[] { x }), call => recommender.Recommend(call, steps, 10));
+        var adaptBatched = Measure(sessions.Take(s.Users).Chunk(s.Batch), call => recommender.AdaptFastState(call, steps));
+        var adaptLoop = Measure(sessions.Take(s.LoopUsers).Select(x => new[] { x }), call => recommender.AdaptFastState(call, steps));
         double training = MetaTrainingThroughput(model, data, device);
 
         var table = new Table().AddColumns("mode", "users", "users/s", "ms per user", "p50 ms per call", "p99 ms per call");
@@ -86,7 +89,7 @@ internal static class AdaptationBenchmark
 
         return new Result(
             device.type.ToString().ToLowerInvariant(), data.Source, s.Model ?? "fresh network (untrained weights; speed does not depend on them)",
-            model.Network.Hyper.Scope.ToString().ToLowerInvariant(), s.Steps, catalogue.Length, sessions.Average(x => x.Interactions.Count), s.Batch,
+            model.Module.Hyper.Network, model.Module.Hyper.Method, model.Network.Hyper.Scope.ToString().ToLowerInvariant(), steps, catalogue.Length, sessions.Average(x => x.Interactions.Count), s.Batch,
             model.Module.FastStateSize * 4, batched, loop, speedup, adaptBatched, adaptLoop, adaptSpeedup, model.Module.Hyper.Method, training);
     }
 
@@ -135,10 +138,12 @@ internal static class AdaptationBenchmark
         return users / watch.Elapsed.TotalSeconds;
     }
 
-    private static MetaModel FreshModel(RatingsDataset data, string? scope, Device device)
+    // The default recipe's network (or --network's, with the MeLU family's settings), freshly initialised.
+    private static MetaModel FreshModel(RatingsDataset data, string? scope, string? network, Device device)
     {
         var features = FeatureSpace.Build(data.Items.Values, data.Users.Values);
-        var hyper = new Hyperparameters { Scope = scope is null ? FastWeightScope.All : Commands.CommonOptions.ParseEnum<FastWeightScope>(scope, "--scope") };
+        var recipe = network is null ? TrainingRecipe.Default : TrainingRecipe.Named(Commands.TrainCommand.ParseNetwork(network, "--network"), null);
+        var hyper = recipe.Hyperparameters with { Scope = scope is null ? FastWeightScope.All : Commands.CommonOptions.ParseEnum<FastWeightScope>(scope, "--scope") };
         manual_seed(1);
         var module = new MetaModule(hyper, features);
         module.to(device);

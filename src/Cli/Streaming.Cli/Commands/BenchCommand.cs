@@ -85,19 +85,20 @@ internal static class BenchCommand
         var users = new Option<int>("--users") { Description = "New users to adapt in the batched run.", DefaultValueFactory = _ => 2048 };
         var loopUsers = new Option<int>("--loop-users") { Description = "Users for the per-user loop baseline.", DefaultValueFactory = _ => 64 };
         var batch = new Option<int>("--batch") { Description = "Users per batch.", DefaultValueFactory = _ => 64 };
-        var steps = new Option<int>("--steps") { Description = "Local update steps.", DefaultValueFactory = _ => 5 };
+        var steps = new Option<int?>("--steps") { Description = "Local update steps (default: the model's own)." };
         var scope = new Option<string?>("--scope") { Description = "Fast-weight scope of the fresh network (ignored with --model)." };
+        var network = new Option<string?>("--network") { Description = $"Network of the fresh model (ignored with --model; default: {Learning.Training.TrainingRecipe.Default.Hyperparameters.Network}, the one 'streaming train' trains by default)." };
         var device = Commands.CommonOptions.Device();
         var json = Commands.CommonOptions.Json();
         var command = new Command("adapt", "Adapt new users and score the catalogue: batched vs a per-user loop; meta-training throughput.")
         {
-            data, model, users, loopUsers, batch, steps, scope, device, json,
+            data, model, users, loopUsers, batch, steps, scope, network, device, json,
         };
         command.SetAction(parse =>
         {
             var settings = new AdaptationBenchmark.Settings(
                 parse.GetValue(data), parse.GetValue(model), parse.GetValue(users), parse.GetValue(loopUsers),
-                parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(scope), parse.GetValue(device)!);
+                parse.GetValue(batch), parse.GetValue(steps), parse.GetValue(scope), parse.GetValue(network), parse.GetValue(device)!);
             WriteJson(parse.GetValue(json), AdaptationBenchmark.Run(settings));
             return 0;
         });

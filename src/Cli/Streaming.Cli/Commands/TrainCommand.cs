@@ -87,7 +87,7 @@ internal static class TrainCommand
         return command;
     }
 
-    private static string ParseNetwork(string value, string option) =>
+    internal static string ParseNetwork(string value, string option) =>
         MethodCatalog.NetworkNames.FirstOrDefault(n => string.Equals(n, value, StringComparison.OrdinalIgnoreCase))
             ?? throw new ArgumentException($"{option}: '{value}' is not one of {string.Join(", ", MethodCatalog.NetworkNames)}");
 
