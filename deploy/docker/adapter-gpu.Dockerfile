@@ -11,11 +11,13 @@ COPY global.json Directory.Build.props Directory.Build.targets Directory.Package
 COPY build/ build/
 COPY src/Shared/Streaming.Shared/Streaming.Shared.csproj src/Shared/Streaming.Shared/
 COPY src/Shared/Streaming.Learning/Streaming.Learning.csproj src/Shared/Streaming.Learning/
+COPY src/Shared/Streaming.Text/Streaming.Text.csproj src/Shared/Streaming.Text/
 COPY src/Adapter/Streaming.Adapter.csproj src/Adapter/
 # TorchDevice=cuda swaps TorchSharp-cpu for TorchSharp-cuda-linux (Directory.Build.props, src/Shared/Streaming.Learning).
 RUN dotnet restore src/Adapter/Streaming.Adapter.csproj -r linux-x64 -p:TorchDevice=cuda
 COPY src/Shared/Streaming.Shared/ src/Shared/Streaming.Shared/
 COPY src/Shared/Streaming.Learning/ src/Shared/Streaming.Learning/
+COPY src/Shared/Streaming.Text/ src/Shared/Streaming.Text/
 COPY src/Adapter/ src/Adapter/
 RUN dotnet publish src/Adapter/Streaming.Adapter.csproj -c Release -r linux-x64 --self-contained false --no-restore \
       -p:TorchDevice=cuda -p:PatchLibTorchSharpGlibcxx=false -o /app

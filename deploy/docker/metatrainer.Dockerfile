@@ -11,10 +11,12 @@ COPY global.json Directory.Build.props Directory.Build.targets Directory.Package
 COPY build/ build/
 COPY src/Shared/Streaming.Shared/Streaming.Shared.csproj src/Shared/Streaming.Shared/
 COPY src/Shared/Streaming.Learning/Streaming.Learning.csproj src/Shared/Streaming.Learning/
+COPY src/Shared/Streaming.Text/Streaming.Text.csproj src/Shared/Streaming.Text/
 COPY src/MetaTrainer/Streaming.MetaTrainer.csproj src/MetaTrainer/
 RUN dotnet restore src/MetaTrainer/Streaming.MetaTrainer.csproj -r linux-x64 -p:TorchDevice=cpu
 COPY src/Shared/Streaming.Shared/ src/Shared/Streaming.Shared/
 COPY src/Shared/Streaming.Learning/ src/Shared/Streaming.Learning/
+COPY src/Shared/Streaming.Text/ src/Shared/Streaming.Text/
 COPY src/MetaTrainer/ src/MetaTrainer/
 RUN dotnet publish src/MetaTrainer/Streaming.MetaTrainer.csproj -c Release -r linux-x64 --self-contained false --no-restore \
       -p:TorchDevice=cpu -p:PatchLibTorchSharpGlibcxx=false -o /app

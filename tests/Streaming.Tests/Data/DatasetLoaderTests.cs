@@ -87,6 +87,21 @@ public sealed class DatasetLoaderTests
         Assert.Equal(["Animation", "Children's", "Comedy"], items[1].Genres);
         Assert.Null(items[2].Year);
         Assert.Empty(items[2].Genres);
+        Assert.Equal("", items[1].Plot); // no text column
+    }
+
+    [Theory]
+    [InlineData("plot:token_seq")]
+    [InlineData("description:token_seq")]
+    public void ReadRecBoleItems_TextColumn_IsKeptAsThePlot(string textColumn)
+    {
+        using var dir = new TempFolder();
+        var file = dir.Write("a.item", $"item_id:token\tmovie_title:token_seq\t{textColumn}", "1\tToy Story\tToys come to life.", "2\tObscure\tN/A");
+
+        var items = DatasetLoader.ReadRecBoleItems(file);
+
+        Assert.Equal("Toys come to life.", items[1].Plot);
+        Assert.Equal("", items[2].Plot);
     }
 
     [Fact]
@@ -171,7 +186,9 @@ public sealed class DatasetLoaderTests
         Assert.Equal(["Animation", "Adventure", "Comedy"], toy.Genres);
         Assert.Equal(["John Lasseter"], toy.Directors);
         Assert.Equal(["Tom Hanks", "Tim Allen"], toy.Actors);
+        Assert.Equal("Plot.", toy.Plot);
         var obscure = items[2];
+        Assert.Equal("", obscure.Plot);
         Assert.Null(obscure.Year);
         Assert.Equal("", obscure.Rate);
         Assert.Empty(obscure.Genres);
@@ -209,6 +226,8 @@ public sealed class DatasetLoaderTests
         Assert.Equal(2, data.Ratings.Count);
         Assert.Equal("PG", data.Items[1].Rate);
         Assert.Equal(["D1"], data.Items[1].Directors);
+        Assert.Equal("P", data.Items[1].Plot);
+        Assert.Equal("", data.Items[2].Plot); // movies.dat has no plot
         Assert.Equal(1999, data.Items[2].Year);
         Assert.Equal(["Comedy", "Horror"], data.Items[2].Genres);
     }

@@ -3,6 +3,8 @@ using System.Globalization;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 using Streaming.Cli.Monitoring;
+// Inside namespace Streaming.*, a bare "Text" is the namespace Streaming.Text (the text modality), not Spectre's widget.
+using TextCell = Spectre.Console.Text;
 
 namespace Streaming.Cli.Commands;
 
@@ -135,7 +137,7 @@ internal static class TopCommand
         string window = snapshot.IsDelta ? $"last {snapshot.WindowSeconds:F1} s" : "since start";
         var table = new Table().Border(TableBorder.Rounded).Title($"streaming top ({window})").HideHeaders().AddColumn("").AddColumn("").AddColumn("");
 
-        table.AddRow(new Markup("[bold]adaptation latency[/]"), new Text("basis"), new Text("p50 / p95 / p99 (observations)"));
+        table.AddRow(new Markup("[bold]adaptation latency[/]"), new TextCell("basis"), new TextCell("p50 / p95 / p99 (observations)"));
         if (snapshot.Latency.Count == 0)
         {
             table.AddRow("", "", "-");
@@ -146,12 +148,12 @@ internal static class TopCommand
             table.AddRow("", l.Basis, $"{Ms(l.P50)} / {Ms(l.P95)} / {Ms(l.P99)} ms ({l.Observations:0})");
         }
 
-        table.AddRow(new Markup("[bold]events/s[/]"), new Text("ingest"), new Text(Rates(snapshot.EventsPerSecond)));
+        table.AddRow(new Markup("[bold]events/s[/]"), new TextCell("ingest"), new TextCell(Rates(snapshot.EventsPerSecond)));
         table.AddRow("", "adapt-requests", PerSecond(snapshot.AdaptRequestsPerSecond));
-        table.AddRow(new Markup("[bold]recommendations/s[/]"), new Text("adapter"), new Text(Rates(snapshot.RecommendationsPerSecond)));
-        table.AddRow(new Markup("[bold]consumer lag[/]"), new Text("ingest / adapter"), new Text($"{Number(snapshot.IngestLag)} / {Number(snapshot.AdapterLag)} messages"));
-        table.AddRow(new Markup("[bold]mean batch[/]"), new Text("ingest / adapter"), new Text($"{Number(snapshot.IngestMeanBatchSize, "F1")} messages / {Number(snapshot.AdapterMeanBatchUsers, "F1")} users"));
-        table.AddRow(new Markup("[bold]models[/]"), new Text("role"), new Text("version (instances)"));
+        table.AddRow(new Markup("[bold]recommendations/s[/]"), new TextCell("adapter"), new TextCell(Rates(snapshot.RecommendationsPerSecond)));
+        table.AddRow(new Markup("[bold]consumer lag[/]"), new TextCell("ingest / adapter"), new TextCell($"{Number(snapshot.IngestLag)} / {Number(snapshot.AdapterLag)} messages"));
+        table.AddRow(new Markup("[bold]mean batch[/]"), new TextCell("ingest / adapter"), new TextCell($"{Number(snapshot.IngestMeanBatchSize, "F1")} messages / {Number(snapshot.AdapterMeanBatchUsers, "F1")} users"));
+        table.AddRow(new Markup("[bold]models[/]"), new TextCell("role"), new TextCell("version (instances)"));
         if (snapshot.Models.Count == 0)
         {
             table.AddRow("", "", "-");
@@ -164,7 +166,7 @@ internal static class TopCommand
 
         foreach (var e in snapshot.Endpoints)
         {
-            table.AddRow(new Text("endpoint"), new Text(e.Url), e.Error is null ? new Markup("[green]up[/]") : new Text("down: " + e.Error));
+            table.AddRow(new TextCell("endpoint"), new TextCell(e.Url), e.Error is null ? new Markup("[green]up[/]") : new TextCell("down: " + e.Error));
         }
 
         return table;

@@ -222,15 +222,22 @@ public static class DatasetLoader
     }
 
     /// <summary>
+    /// The RecBole <c>.item</c> columns read as the item's plot text, in order of preference: the first one the
+    /// header has is used (RecBole's own MovieLens files have none; other datasets call it one of these).
+    /// </summary>
+    public static IReadOnlyList<string> RecBoleTextColumns { get; } = ["plot", "description", "overview", "summary", "text"];
+
+    /// <summary>
     /// Reads a RecBole <c>.item</c> file; needs <c>item_id</c>, and maps the optional
-    /// <c>movie_title</c>, <c>release_year</c>, <c>genre</c> (space-separated) columns by name.
+    /// <c>movie_title</c>, <c>release_year</c>, <c>genre</c> (space-separated) columns by name, and the first of
+    /// <see cref="RecBoleTextColumns"/> present as <see cref="ItemInfo.Plot"/>.
     /// RecBole items carry no rate, directors or actors: those stay empty.
     /// </summary>
     public static IReadOnlyDictionary<int, ItemInfo> ReadRecBoleItems(string path)
     {
         var items = new Dictionary<int, ItemInfo>();
         Span<Range> ranges = stackalloc Range[MaxColumns + 1];
-        int columns = 0, idCol = 0, titleCol = -1, yearCol = -1, genreCol = -1;
+        int columns = 0, idCol = 0, titleCol = -1, yearCol = -1, genreCol = -1, textCol = -1;
         foreach (var (line, lineNo) in Lines(path))
         {
             if (lineNo == 1)
@@ -240,6 +247,7 @@ public static class DatasetLoader
                 titleCol = Optional(header, "movie_title");
                 yearCol = Optional(header, "release_year");
                 genreCol = Optional(header, "genre");
+                textCol = RecBoleTextColumns.Select(name => Optional(header, name)).FirstOrDefault(c => c >= 0, -1);
                 continue;
             }
 
@@ -260,7 +268,8 @@ public static class DatasetLoader
                 "",
                 genres,
                 [],
-                []);
+                [],
+                Column(span, fields, textCol));
             AddUnique(items, id, item, path, lineNo, "item");
         }
 
@@ -297,8 +306,8 @@ public static class DatasetLoader
     /// <summary>
     /// Reads the MeLU side information, <c>movies_extrainfos.dat</c>:
     /// <c>MovieID::Title::Year::Rate::Released::Genre, ...::Director, ...::Writer, ...::Actor, ...::Plot::PosterURL</c>.
-    /// "N/A" means missing; lists are comma-separated, trimmed, without empties. Writers, plot
-    /// and poster are not MeLU features and are ignored.
+    /// "N/A" means missing; lists are comma-separated, trimmed, without empties. The plot is kept as
+    /// <see cref="ItemInfo.Plot"/> (the text modality's input); writers and poster are ignored.
     /// </summary>
     public static IReadOnlyDictionary<int, ItemInfo> ReadMovieExtraInfos(string path)
     {
@@ -321,7 +330,8 @@ public static class DatasetLoader
                 Token(span[fields[3]]),
                 SplitList(span[fields[5]], ','),
                 SplitList(span[fields[6]], ','),
-                SplitList(span[fields[8]], ','));
+                SplitList(span[fields[8]], ','),
+                Token(span[fields[9]]));
             AddUnique(items, id, item, path, lineNo, "item");
         }
 

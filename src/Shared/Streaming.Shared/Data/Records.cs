@@ -11,7 +11,7 @@ public sealed record UserProfile(string Gender, string Age, string Occupation, s
     public static UserProfile Unknown { get; } = new("", "", "", "");
 }
 
-/// <summary>An item with the MeLU side features (MPAA rate, genres, directors, actors).</summary>
+/// <summary>An item with the MeLU side features (MPAA rate, genres, directors, actors) and its plot text.</summary>
 /// <param name="ItemId">The item id of the source data.</param>
 /// <param name="Title">Display title.</param>
 /// <param name="Year">Release year, when known; the MeLU protocol splits existing (&lt;= 1997) from new items on it.</param>
@@ -19,6 +19,10 @@ public sealed record UserProfile(string Gender, string Age, string Occupation, s
 /// <param name="Genres">Genre names.</param>
 /// <param name="Directors">Director names.</param>
 /// <param name="Actors">Actor names.</param>
+/// <param name="Plot">
+/// The plot summary, empty when unknown: not a MeLU feature, the text modality's input (with title and genres,
+/// see <c>Streaming.Text.ItemText</c>).
+/// </param>
 public sealed record ItemInfo(
     int ItemId,
     string Title,
@@ -26,7 +30,8 @@ public sealed record ItemInfo(
     string Rate,
     IReadOnlyList<string> Genres,
     IReadOnlyList<string> Directors,
-    IReadOnlyList<string> Actors);
+    IReadOnlyList<string> Actors,
+    string Plot = "");
 
 /// <summary>One explicit rating.</summary>
 public readonly record struct Rating(int UserId, int ItemId, float Value)
