@@ -12,7 +12,7 @@ namespace Streaming.Text;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Immutable, so thread-safe: a catalogue reload makes a new instance (<see cref="With"/>) and the service swaps
+/// Immutable, so thread-safe: a catalogue reload makes a new instance (<c>With</c>) and the service swaps
 /// the reference. The vectors <see cref="TryGet"/> hands out are shared: read them, never write them.
 /// </para>
 /// <para>
@@ -52,7 +52,7 @@ public sealed class ItemTextVectors
     /// <summary>The encoder's <see cref="IFittedTextEncoder.Fingerprint"/>; empty for an encoder without fitted state.</summary>
     public string Fingerprint { get; }
 
-    /// <summary>The items that have a vector: exactly the items last given to <see cref="Build"/> or <see cref="With"/>.</summary>
+    /// <summary>The items that have a vector: exactly the items last given to <c>Build</c> or <c>With</c>.</summary>
     public IReadOnlyCollection<int> ItemIds => entries.Keys;
 
     /// <summary>How many items making this instance encoded (the others came from the cache or the previous instance).</summary>
@@ -75,7 +75,11 @@ public sealed class ItemTextVectors
     /// </summary>
     /// <exception cref="ArgumentException">Two items share an id.</exception>
     /// <exception cref="InvalidOperationException">The encoder returned a vector of the wrong length or with non-finite values.</exception>
-    public static ItemTextVectors Build(ITextEncoder encoder, IEnumerable<ItemInfo> items, string? cacheFile = null)
+    public static ItemTextVectors Build(ITextEncoder encoder, IEnumerable<ItemInfo> items, string? cacheFile = null) =>
+        Build(encoder, Texts(items), cacheFile);
+
+    /// <summary><see cref="Build(ITextEncoder, IEnumerable{ItemInfo}, string?)"/> from each item's id and text (<see cref="ItemText.Of"/>).</summary>
+    public static ItemTextVectors Build(ITextEncoder encoder, IEnumerable<(int ItemId, string Text)> items, string? cacheFile = null)
     {
         ArgumentNullException.ThrowIfNull(encoder);
         ArgumentNullException.ThrowIfNull(items);
@@ -98,7 +102,11 @@ public sealed class ItemTextVectors
     /// <paramref name="cacheFile"/> when given and anything changed.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="encoder"/> is not the one these vectors were made with (name, dimension or fitted state), or two items share an id.</exception>
-    public ItemTextVectors With(ITextEncoder encoder, IEnumerable<ItemInfo> items, string? cacheFile = null)
+    public ItemTextVectors With(ITextEncoder encoder, IEnumerable<ItemInfo> items, string? cacheFile = null) =>
+        With(encoder, Texts(items), cacheFile);
+
+    /// <summary><see cref="With(ITextEncoder, IEnumerable{ItemInfo}, string?)"/> from each item's id and text (<see cref="ItemText.Of"/>).</summary>
+    public ItemTextVectors With(ITextEncoder encoder, IEnumerable<(int ItemId, string Text)> items, string? cacheFile = null)
     {
         ArgumentNullException.ThrowIfNull(encoder);
         ArgumentNullException.ThrowIfNull(items);
@@ -140,14 +148,13 @@ public sealed class ItemTextVectors
         BitConverter.ToUInt64(SHA256.HashData(Encoding.UTF8.GetBytes(text)), 0);
 
     private static ItemTextVectors Create(
-        ITextEncoder encoder, Identity identity, IEnumerable<ItemInfo> items, IReadOnlyDictionary<int, Entry>? reuse, string? cacheFile, string? problem)
+        ITextEncoder encoder, Identity identity, IEnumerable<(int ItemId, string Text)> items, IReadOnlyDictionary<int, Entry>? reuse, string? cacheFile, string? problem)
     {
         var result = new Dictionary<int, Entry>();
         var missing = new List<(int ItemId, ulong Hash, string Text)>();
         foreach (var item in items)
         {
-            ArgumentNullException.ThrowIfNull(item, nameof(items));
-            var text = ItemText.Of(item);
+            var text = item.Text ?? "";
             var hash = TextHash(text);
             if (result.ContainsKey(item.ItemId))
             {
@@ -202,6 +209,12 @@ public sealed class ItemTextVectors
         }
 
         return new ItemTextVectors(identity.Name, identity.Dimension, identity.Fingerprint, result, missing.Count, problem);
+    }
+
+    private static IEnumerable<(int ItemId, string Text)> Texts(IEnumerable<ItemInfo> items)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        return items.Select(item => item is null ? throw new ArgumentNullException(nameof(items), "an item is null") : (item.ItemId, ItemText.Of(item)));
     }
 
     internal readonly record struct Entry(ulong TextHash, float[] Vector);

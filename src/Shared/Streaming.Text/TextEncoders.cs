@@ -10,7 +10,7 @@ public static class TextEncoders
 
     /// <summary>
     /// Creates the encoder <paramref name="name"/> (case-insensitive). <c>"tfidf"</c> fits its IDF on
-    /// <paramref name="fitCorpus"/> (the catalogue's <see cref="ItemText"/>s), with <see cref="HashedTfIdfEncoder.DefaultDimension"/>
+    /// <paramref name="fitCorpus"/> (the catalogue's <see cref="Streaming.Shared.Data.ItemText"/>s), with <see cref="HashedTfIdfEncoder.DefaultDimension"/>
     /// buckets; to rebuild a stored one, use <see cref="HashedTfIdfEncoder(float[])"/>. <c>"minilm"</c> ignores the corpus.
     /// The caller owns the result: dispose it when it is <see cref="IDisposable"/>.
     /// </summary>

@@ -28,6 +28,7 @@ internal static class TrainCommand
         var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without a better validation MAE.", DefaultValueFactory = _ => 4 };
         var innerLr = new Option<float?>("--inner-lr") { Description = $"Inner learning rate, initial value of learned rates (default: {recipe.Hyperparameters.InnerLearningRate} for the default recipe, {named.Hyperparameters.InnerLearningRate} with --network or --algo)." };
         var metaLr = new Option<float?>("--meta-lr") { Description = $"Adam learning rate of the outer loop (default: {recipe.Hyperparameters.MetaLearningRate} for the default recipe, {named.Hyperparameters.MetaLearningRate} with --network or --algo)." };
+        var textEncoder = new Option<string?>("--text-encoder") { Description = $"MML's text encoder: tfidf or minilm (default: {new Hyperparameters().TextEncoder})." };
         var tokenDropout = new Option<float>("--token-dropout") { Description = "Training-time probability of replacing a director, actor or zip token by 'unknown'.", DefaultValueFactory = _ => new Hyperparameters().TokenDropout };
         var batch = new Option<int>("--batch-size") { Description = "Users per meta-batch.", DefaultValueFactory = _ => 32 };
         var firstOrder = new Option<bool>("--first-order") { Description = "Drop the inner-loop Hessian (any algorithm)." };
@@ -43,7 +44,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Meta-train a model on the warm state of a data set (existing users x items released <= 1997).")
         {
-            data, output, network, algo, encoder, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, plateau, minCount, maxUsers, seed, device, registry, promote, canary, force,
+            data, output, network, algo, encoder, textEncoder, steps, scope, rank, contextDim, epochs, patience, innerLr, metaLr, tokenDropout, batch, firstOrder, pretrain, fixedTasks, plateau, minCount, maxUsers, seed, device, registry, promote, canary, force,
         };
         command.SetAction(parse =>
         {
@@ -63,6 +64,7 @@ internal static class TrainCommand
                 MetaLearningRate = parse.GetValue(metaLr) ?? start.Hyperparameters.MetaLearningRate,
                 MetaBatchSize = parse.GetValue(batch),
                 TokenDropout = parse.GetValue(tokenDropout),
+                TextEncoder = parse.GetValue(textEncoder) ?? start.Hyperparameters.TextEncoder,
             };
             hyper.Validate();
             var options = new TrainingOptions

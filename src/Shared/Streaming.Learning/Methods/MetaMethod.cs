@@ -15,6 +15,9 @@ public abstract class MetaMethod
     /// <summary>One line for help texts and reports.</summary>
     public abstract string Description { get; }
 
+    /// <summary>The network the method trains when none is named (null: the MeLU family's default).</summary>
+    public virtual string? DefaultNetwork => null;
+
     /// <summary>Whether the meta-gradient flows through the inner-loop gradients (second-order) unless training asks for first order.</summary>
     public virtual bool SecondOrder => true;
 

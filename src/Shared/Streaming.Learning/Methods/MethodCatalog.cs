@@ -1,5 +1,6 @@
 using Streaming.Learning.Methods.Mamo;
 using Streaming.Learning.Methods.Melo;
+using Streaming.Learning.Methods.Mml;
 using Streaming.Learning.Networks.ItemItem;
 using Streaming.Learning.Networks.Melu;
 using Streaming.Learning.Networks.Sequential;
@@ -26,6 +27,7 @@ public static class MethodCatalog
         new MamoMethod(),
         new MeloMethod(),
         new MetaSgdLiked(),
+        new MmlMethod(),
     ];
 
     private static readonly Dictionary<string, Func<Hyperparameters, FeatureSpace, MetaNetwork>> Networks = new(StringComparer.Ordinal)

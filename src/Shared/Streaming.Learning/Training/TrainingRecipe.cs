@@ -41,7 +41,24 @@ public sealed record TrainingRecipe(Hyperparameters Hyperparameters, int Epochs,
         return new TrainingRecipe(hyper, Epochs: 30, $"{hyper.Method} on the {hyper.Network} network");
     }
 
-    /// <summary><see cref="Default"/> when neither is named, else <see cref="Named"/>.</summary>
-    public static TrainingRecipe For(string? network, string? method) =>
-        network is null && method is null ? Default : Named(network, method);
+    /// <summary>
+    /// <see cref="Default"/> when neither is named, or when only a method is named that builds on the default
+    /// recipe's network (<see cref="MetaMethod.DefaultNetwork"/>: MML), with that method; else <see cref="Named"/>.
+    /// </summary>
+    public static TrainingRecipe For(string? network, string? method)
+    {
+        if (network is null && method is null)
+        {
+            return Default;
+        }
+
+        if (network is null && MethodCatalog.Method(method!).DefaultNetwork is { } own)
+        {
+            return own == Default.Hyperparameters.Network
+                ? Default with { Hyperparameters = Default.Hyperparameters with { Method = method! }, Description = $"{method} on the {own} network, the default recipe's settings" }
+                : Named(own, method);
+        }
+
+        return Named(network, method);
+    }
 }

@@ -121,7 +121,8 @@ public sealed class FeatureSpace
             rate,
             EncodeMulti(list, i => i.Genres, Genre),
             EncodeMulti(list, i => i.Directors, Director),
-            EncodeMulti(list, i => i.Actors, Actor));
+            EncodeMulti(list, i => i.Actors, Actor),
+            [.. list.Select(ItemText.Of)]);
     }
 
     /// <summary>Encodes a user's profile as indices [gender, age, occupation, zip].</summary>

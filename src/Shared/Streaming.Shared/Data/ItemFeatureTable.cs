@@ -39,9 +39,10 @@ public sealed class ItemFeatureTable
 {
     private readonly Dictionary<int, int> _rows;
 
-    internal ItemFeatureTable(int[] itemIds, long[] rate, MultiValuedFeature genres, MultiValuedFeature directors, MultiValuedFeature actors)
+    internal ItemFeatureTable(int[] itemIds, long[] rate, MultiValuedFeature genres, MultiValuedFeature directors, MultiValuedFeature actors, string[] texts)
     {
         ItemIds = itemIds;
+        Texts = texts;
         Rate = rate;
         Genres = genres;
         Directors = directors;
@@ -61,6 +62,9 @@ public sealed class ItemFeatureTable
 
     /// <summary>The item id of each row.</summary>
     public int[] ItemIds { get; }
+
+    /// <summary>The text of each row (<see cref="ItemText.Of"/>): what a text encoder reads.</summary>
+    public string[] Texts { get; }
 
     /// <summary>Rate index of each row, <c>[Count]</c>.</summary>
     public long[] Rate { get; }

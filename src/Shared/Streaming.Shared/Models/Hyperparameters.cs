@@ -80,6 +80,15 @@ public sealed record Hyperparameters
     /// <summary>Users per meta-batch (MeLU: 32).</summary>
     public int MetaBatchSize { get; init; } = 32;
 
+    /// <summary>
+    /// MML's text encoder, by name (<c>tfidf</c>: hashed TF-IDF, its IDF fitted on the training catalogue and kept in
+    /// the model; <c>minilm</c>: a pretrained MiniLM sentence encoder from a package). Read only by text networks.
+    /// </summary>
+    public string TextEncoder { get; init; } = "tfidf";
+
+    /// <summary>Length of the hashed TF-IDF text vectors (a pretrained encoder has its own).</summary>
+    public int TextDim { get; init; } = 512;
+
     /// <summary>Initial value of the output bias: the mean training rating, so training starts near the right scale.</summary>
     public float RatingMean { get; init; } = 3.6f;
 
@@ -99,6 +108,8 @@ public sealed record Hyperparameters
         Check(TokenDropout is >= 0 and < 1, nameof(TokenDropout), "must be in [0, 1)");
         Check(MetaBatchSize is >= 1 and <= 4096, nameof(MetaBatchSize), "must be in 1..4096");
         Check(float.IsFinite(RatingMean), nameof(RatingMean), "must be finite");
+        Check(IsName(TextEncoder), nameof(TextEncoder), "must be a text encoder name (lower-case letters, digits, '-' or '_')");
+        Check(TextDim is >= 8 and <= 65536, nameof(TextDim), "must be in 8..65536");
     }
 
     private static bool IsName(string? name) =>

@@ -50,6 +50,12 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
     /// <summary>A held-out item rated at least this is "liked" when choosing lambda (the top-N protocol's relevance).</summary>
     public const float LikedRating = 4;
 
+    /// <summary>Known items an identity-less item borrows its EASE score from (with a <see cref="Generator"/>).</summary>
+    public const int BorrowedNeighbours = 10;
+
+    /// <summary>Softmax temperature over those neighbours' cosine similarities: the most similar dominate.</summary>
+    public const float BorrowTemperature = 0.05f;
+
     /// <summary>The EASE regularisations tried on the validation users.</summary>
     public static readonly IReadOnlyList<double> Lambdas = [100, 200, 350, 500, 1000];
 
@@ -169,7 +175,15 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
 
     private int D => Hyper.Hidden1;
 
-    private int LearnedItemDim => (2 * Hyper.Hidden1) + 2;
+    /// <summary>Columns of an item's learned part (q, list bias, p, rating bias): what an <see cref="IItemEmbeddingGenerator"/> returns.</summary>
+    public int LearnedItemDim => (2 * Hyper.Hidden1) + 2;
+
+    /// <summary>
+    /// Maps an item without a learned identity (never seen in training, added while serving, or dropped in training)
+    /// to a warm identity embedding from its side information (MML's cold-start generator); null: such items share
+    /// the "unknown" identity embedding. Not owned: the module that sets it registers and saves it.
+    /// </summary>
+    public IItemEmbeddingGenerator? Generator { get; set; }
 
     /// <summary>
     /// Fits B in closed form on the training users' interactions (support and query: what the baselines are fitted
@@ -265,6 +279,13 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         }
 
         var learned = item_side.call(side) + item_id.call(embedded);
+        if (Generator is { } generator)
+        {
+            // Items without an identity take the generated embedding in place of the shared "unknown" one. Training
+            // drops known identities at random (above), which is how the generator learns to stand in for them.
+            var known = embedded.ne(FeatureVocabulary.Unknown).unsqueeze(1);
+            learned = learned.where(known, item_side.call(side) + generator.Generate(items, side));
+        }
         var row = arange(items.Count, dtype: float32, device: device).unsqueeze(1);
         return cat([learned, row, identity.to(float32).unsqueeze(1)], 1).MoveToOuterDisposeScope();
     }
@@ -299,6 +320,11 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         var easeWeight = training && trainingWeight is not null ? trainingWeight : ease_weight;
         var ease = weight.unsqueeze(1).bmm(easeWeight.index_select(0, historyIdentity.flatten()).reshape(b, rows.shape[1], -1)).squeeze(1)
             .index_select(1, identity);
+        if (Generator is not null)
+        {
+            ease = BorrowEase(ease, itemEmbeddings, identity);
+        }
+
         if (training && EaseDropout > 0)
         {
             ease = ease * rand(b, 1, device: rows.device).ge(EaseDropout).to(float32);
@@ -374,6 +400,36 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         return (Gain(fast[Slots.Gain]!) * Ease(users)) + fast[Slots.List]!.matmul(all.narrow(1, 0, D).t()) + all.select(1, D);
     }
 
+    // Items without an identity have no column in B (their EASE score would be 0, below every known item's): with a
+    // generator, each borrows the similarity-weighted EASE scores of the known items whose learned vectors q are most
+    // like its generated one, so that an item added while serving competes with the catalogue in the same list.
+    private Tensor BorrowEase(Tensor ease, Tensor itemEmbeddings, Tensor identity)
+    {
+        var unknown = identity.eq(FeatureVocabulary.Unknown);
+        long fresh = unknown.sum().item<long>();
+        if (fresh == 0 || fresh == identity.shape[0])
+        {
+            return ease;
+        }
+
+        using var scope = NewDisposeScope();
+        var freshRows = unknown.nonzero().squeeze(1);
+        var knownRows = unknown.logical_not().nonzero().squeeze(1);
+        Tensor weights, neighbours;
+        using (no_grad())
+        {
+            var q = nn.functional.normalize(itemEmbeddings.narrow(1, 0, D).detach(), dim: 1);
+            var similarity = q.index_select(0, freshRows).matmul(q.index_select(0, knownRows).t());
+            var top = similarity.topk((int)Math.Min(BorrowedNeighbours, knownRows.shape[0]), dim: 1);
+            weights = (top.values / BorrowTemperature).softmax(1);
+            neighbours = knownRows.index_select(0, top.indexes.flatten()).reshape(top.indexes.shape);
+        }
+
+        // [users, fresh, K] scores of each fresh item's neighbours, weighted into one score per fresh item.
+        var borrowed = (ease.index_select(1, neighbours.flatten()).reshape(ease.shape[0], neighbours.shape[0], neighbours.shape[1]) * weights).sum(2);
+        return ease.index_copy(1, freshRows, borrowed).MoveToOuterDisposeScope();
+    }
+
     // g (1 + a_u), [users, 1].
     private Tensor Gain(Tensor a) => ease_log_gain.exp() * (1 + a);
 
@@ -427,3 +483,15 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
 
 /// <summary>The item-item network's fast slots: the list vector u, the EASE gain a, the rating vector v and the rating bias b.</summary>
 public sealed record ItemItemSlots(FastSlot List, FastSlot Gain, FastSlot Rating, FastSlot Bias);
+
+/// <summary>
+/// A cold-start item embedding generator: side information to the item-item network's learned item space, for the
+/// items that have no identity embedding (<see cref="ItemItemNetwork.Generator"/>).
+/// </summary>
+public interface IItemEmbeddingGenerator
+{
+    /// <summary>[items, <see cref="ItemItemNetwork.LearnedItemDim"/>] for every row of <paramref name="items"/>.</summary>
+    /// <param name="items">The items.</param>
+    /// <param name="sideEmbeddings">Their pooled side-feature embeddings, [items, 4E].</param>
+    Tensor Generate(ItemFeatureTensors items, Tensor sideEmbeddings);
+}

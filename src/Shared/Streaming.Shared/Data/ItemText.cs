@@ -1,6 +1,4 @@
-using Streaming.Shared.Data;
-
-namespace Streaming.Text;
+namespace Streaming.Shared.Data;
 
 /// <summary>The text of an item that the text modality encodes.</summary>
 public static class ItemText

@@ -1,0 +1,344 @@
+using System.Globalization;
+using Streaming.Learning.Inputs;
+using Streaming.Learning.Networks.ItemItem;
+using Streaming.Shared.Data;
+using Streaming.Text;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Streaming.Learning.Networks.Mml;
+
+/// <summary>
+/// MML (Pan et al.): one meta-learner per modality and a learned fusion of their predictions, with a cold-start item
+/// embedding generator, around the item-item network.
+/// <list type="bullet">
+/// <item>The <b>ID/feature learner</b> is the item-item network as it is (EASE layer, adapted two-tower list vector,
+/// rating head; its four fast slots).</item>
+/// <item>The <b>text learner</b> reads each item's text vector (title, genres and plot through an
+/// <see cref="ITextEncoder"/>): a rating r_text(u, i) = mu + c_i + b_u + v_u . P t_i with its own fast slots v_u (D)
+/// and b_u (1), adapted in the same inner loop.</item>
+/// <item>The <b>fusion</b> weighs the two rating predictions per user and item: r = g r_id + (1 - g) r_text with
+/// g = sigmoid(f(profile) + h(t_i, known_i)), meta-learned (shared, not adapted).</item>
+/// <item>The <b>generator</b> (<see cref="TextItemGenerator"/>) maps an item's side features and text vector into the
+/// ID learner's item space. Items without an identity embedding (never seen in training, or added to the catalogue
+/// while serving) take the generated embedding instead of the shared "unknown" one, so they get a warm list and
+/// rating representation at once. It is trained end to end: training drops known identities at random
+/// (<see cref="ItemItemNetwork.IdentityDropout"/>) and the generated embedding stands in for them.</item>
+/// </list>
+/// The list is the ID learner's (its normaliser too); text enters it through the generated embeddings of
+/// identity-less items. The image modality is an extension point: a second <see cref="ITextEncoder"/>-like vector per
+/// item would feed the generator and a third learner the same way.
+/// </summary>
+/// <remarks>
+/// Text vectors are computed once per item and text, and kept by the network: a catalogue reload encodes only the
+/// items it has not seen (<see cref="ItemTextVectors"/>). With the TF-IDF encoder the IDF is fitted on the training
+/// catalogue (<see cref="Fit"/>) and stored in the model file (<c>text_idf</c>), so serving encodes new items exactly
+/// as training did. Not thread-safe, like every network.
+/// </remarks>
+public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
+{
+    /// <summary>The name the generator and fusion layers are saved under (the base network keeps its own name).</summary>
+    public const string ModuleName = "mml";
+
+    private readonly ItemItemNetwork inner;
+    private readonly TextItemGenerator generator;
+    private readonly Linear text_item;
+    private readonly Linear text_user;
+    private readonly Linear fusion_user;
+    private readonly Linear fusion_item;
+    private readonly Parameter text_mu;
+    private readonly Parameter? text_idf;
+    private readonly FastWeightSpec spec;
+    private readonly int innerSlots;
+
+    // Vectors already computed in this process, by encoder identity (name and fitted state): a model loaded again for a
+    // changed catalogue (the Adapter prepares a fresh copy) starts from them and encodes only the items it lacks.
+    private static readonly Dictionary<string, ItemTextVectors> Encoded = new(StringComparer.Ordinal);
+
+    private ITextEncoder? encoder;
+    private ItemTextVectors? vectors;
+    private ItemFeatureTable? textTable;
+    private Tensor? textTensor;
+
+    /// <summary>Wraps <paramref name="baseNetwork"/> (uses the global torch seed for the new layers).</summary>
+    /// <exception cref="ArgumentException">A base network other than the item-item network, or an unknown text encoder.</exception>
+    public MmlNetwork(MetaNetwork baseNetwork) : base(ModuleName, (baseNetwork ?? throw new ArgumentNullException(nameof(baseNetwork))).Hyper)
+    {
+        inner = baseNetwork as ItemItemNetwork
+            ?? throw new ArgumentException($"MML builds on the {ItemItemNetwork.Name} network, not {baseNetwork.GetType().Name} (train it with --network {ItemItemNetwork.Name})", nameof(baseNetwork));
+        if (!TextEncoders.Names.Contains(Hyper.TextEncoder))
+        {
+            throw new ArgumentException($"unknown text encoder '{Hyper.TextEncoder}' (known: {string.Join(", ", TextEncoders.Names)})", nameof(baseNetwork));
+        }
+
+        int d = Hyper.Hidden1, e4 = 4 * Hyper.EmbeddingDim;
+        TextDim = Hyper.TextEncoder == HashedTfIdfEncoder.EncoderName ? Hyper.TextDim : MiniLmEncoder.VectorDimension;
+        generator = new TextItemGenerator(e4, TextDim, Hyper.Hidden2, inner.LearnedItemDim, items => TextVectors(items));
+        text_item = nn.Linear(TextDim, d + 1);
+        text_user = nn.Linear(e4 + d, d + 1);
+        fusion_user = nn.Linear(e4, 1);
+        fusion_item = nn.Linear(TextDim + 1, 1);
+        text_mu = new Parameter(full(1, Hyper.RatingMean));
+        if (Hyper.TextEncoder == HashedTfIdfEncoder.EncoderName)
+        {
+            text_idf = new Parameter(zeros(TextDim), requires_grad: false);
+        }
+
+        RegisterComponents();
+        inner.Generator = generator;
+        using (no_grad())
+        {
+            // The fusion starts at the ID learner (g = sigmoid(2) = 0.88): the text learner earns its weight in training.
+            fusion_user.weight!.zero_();
+            fusion_user.bias!.fill_(2);
+            fusion_item.weight!.mul_(0.1);
+            fusion_item.bias!.zero_();
+        }
+
+        var builder = FastWeightSpec.Create();
+        foreach (var slot in inner.FastSpec.Slots)
+        {
+            builder.Add(slot.Name, slot.Shape, slot.Kind, slot.Layer);
+        }
+
+        innerSlots = inner.FastSpec.Slots.Count;
+        int layer = inner.FastSpec.Slots.Max(s => s.Layer) + 1;
+        TextVector = builder.Add("vt", [d], FastSlotKind.Embedding, layer)!;
+        TextBias = builder.Add("bt", [1], FastSlotKind.Bias, layer)!;
+        spec = builder.Build();
+    }
+
+    /// <summary>The ID/feature learner.</summary>
+    public ItemItemNetwork IdLearner => inner;
+
+    /// <summary>The text learner's per-user vector slot.</summary>
+    public FastSlot TextVector { get; }
+
+    /// <summary>The text learner's per-user bias slot.</summary>
+    public FastSlot TextBias { get; }
+
+    /// <summary>Length of an item's text vector.</summary>
+    public int TextDim { get; }
+
+    /// <summary>Items with a text vector (the last catalogue's).</summary>
+    public int EncodedItems => vectors?.ItemIds.Count ?? 0;
+
+    /// <summary>Texts this network had to encode so far (new or changed items; the others were known in this process).</summary>
+    public int TextsEncoded { get; private set; }
+
+    /// <inheritdoc />
+    public override NetworkInputs Inputs => inner.Inputs | NetworkInputs.ItemText;
+
+    /// <inheritdoc />
+    public override FastWeightSpec FastSpec => spec;
+
+    /// <inheritdoc />
+    public override long ScoringWidth => inner.ScoringWidth;
+
+    // Item columns: the ID learner's, then P t (D), the text item bias, and the fusion's item term.
+    private int ItemColumns => inner.ItemDim + Hyper.Hidden1 + 2;
+
+    /// <summary>Fits the TF-IDF encoder's IDF on the training catalogue's texts, then the ID learner's closed-form layer.</summary>
+    public string Fit(TrainingDataFit data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        string text = $"text encoder {Hyper.TextEncoder} ({TextDim} dims)";
+        if (text_idf is not null)
+        {
+            var tfidf = HashedTfIdfEncoder.Fit(data.Catalogue.Texts, TextDim);
+            using (no_grad())
+            {
+                text_idf.copy_(tensor(tfidf.Idf.ToArray()).to(text_idf.device));
+            }
+
+            ResetEncoder(tfidf);
+            text += string.Create(CultureInfo.InvariantCulture, $", IDF fitted on {data.Catalogue.Count} training items");
+        }
+
+        return $"{text}; {inner.Fit(data)}";
+    }
+
+    /// <summary>Item representations: the ID learner's (identity-less items generated from side features and text), then the text learner's and the fusion's item terms.</summary>
+    public override Tensor EmbedItems(ItemFeatureTensors items)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        using var scope = NewDisposeScope();
+        var id = inner.EmbedItems(items);
+        var text = TextVectors(items);
+        var known = id.select(1, inner.ItemDim - 1).gt(0).to(float32).unsqueeze(1);
+        var result = cat([id, text_item.call(text), fusion_item.call(cat([text, known], 1))], 1);
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>User representations: the mean P t of the history items, then the ID learner's (which ends with the EASE scores).</summary>
+    public override Tensor EncodeUsers(UserInputs users, Tensor itemEmbeddings)
+    {
+        ArgumentNullException.ThrowIfNull(users);
+        ArgumentNullException.ThrowIfNull(itemEmbeddings);
+        var id = inner.EncodeUsers(users, IdColumns(itemEmbeddings));
+        using var scope = NewDisposeScope();
+        var rows = users.HistoryRows;
+        var mask = users.HistoryMask.unsqueeze(-1);
+        var text = itemEmbeddings.narrow(1, inner.ItemDim, Hyper.Hidden1).index_select(0, rows.flatten()).reshape(rows.shape[0], rows.shape[1], -1);
+        var mean = (text * mask).sum(1) / mask.sum(1).clamp_min(1);
+        return cat([mean, id], 1).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override FastWeights InitialFastWeights(Tensor users)
+    {
+        ArgumentNullException.ThrowIfNull(users);
+        int d = Hyper.Hidden1;
+        var id = IdUsers(users);
+        var idFast = inner.InitialFastWeights(id);
+        var mean = users.narrow(1, 0, d);
+        var start = text_user.call(cat([Profile(id), mean], 1));
+        return new FastWeights(spec, [.. idFast.Values, mean + start.narrow(1, 0, d), start.narrow(1, d, 1)]);
+    }
+
+    /// <summary>The fused rating, with the ID learner's list scores and normaliser.</summary>
+    public override NetworkPass Forward(Tensor items, Tensor users, FastWeights fast)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(users);
+        ArgumentNullException.ThrowIfNull(fast);
+        if (!ReferenceEquals(fast.Spec, spec))
+        {
+            fast = InitialFastWeights(users);
+        }
+
+        int d = Hyper.Hidden1, at = inner.ItemDim;
+        var id = IdUsers(users);
+        var pass = (RankingPass)inner.Forward(IdColumns(items), id, InnerFast(fast));
+        Tensor p = items.narrow(-1, at, d), bias = items.select(-1, at + d), itemGate = items.select(-1, at + d + 1);
+        Tensor v = fast[TextVector]!, b = fast[TextBias]!;
+        var interaction = items.dim() == 3 ? p.matmul(v.unsqueeze(-1)).squeeze(-1) : v.matmul(p.t());
+        var text = text_mu + bias + b + interaction;
+        var gate = (fusion_user.call(Profile(id)) + itemGate).sigmoid();
+        var rating = (gate * pass.Prediction) + ((1 - gate) * text);
+        return new RankingPass(rating, pass.RankScores, pass.CatalogueLogSumExp);
+    }
+
+    /// <summary>Serving: the ID learner's list over the catalogue.</summary>
+    public override Tensor ScoreCatalogue(PreparedCatalogue catalogue, Tensor users, FastWeights fast)
+    {
+        ArgumentNullException.ThrowIfNull(catalogue);
+        ArgumentNullException.ThrowIfNull(users);
+        ArgumentNullException.ThrowIfNull(fast);
+        return inner.ScoreCatalogue(new PreparedCatalogue(IdColumns(catalogue.Embeddings)), IdUsers(users), InnerFast(fast));
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            textTensor?.Dispose();
+            (encoder as IDisposable)?.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private Tensor IdColumns(Tensor items) => items.narrow(-1, 0, inner.ItemDim);
+
+    private Tensor IdUsers(Tensor users) => users.narrow(1, Hyper.Hidden1, users.shape[1] - Hyper.Hidden1);
+
+    private Tensor Profile(Tensor idUsers) => idUsers.narrow(1, 0, 4 * Hyper.EmbeddingDim);
+
+    private FastWeights InnerFast(FastWeights fast) => new(inner.FastSpec, [.. fast.Values.Take(innerSlots)]);
+
+    // [items, T] text vectors of the table's rows, on the items' device; cached per table, encoding only new items.
+    private Tensor TextVectors(ItemFeatureTensors items)
+    {
+        if (ReferenceEquals(items.Table, textTable) && textTensor is { IsInvalid: false } cached && cached.device == items.Rate.device)
+        {
+            return cached;
+        }
+
+        var catalogue = items.Table.ItemIds.Zip(items.Table.Texts, (id, text) => (id, text)).ToArray();
+        var encoderNow = Encoder();
+        string key = $"{encoderNow.Name}/{encoderNow.Dimension}/{(encoderNow as IFittedTextEncoder)?.Fingerprint}";
+        lock (Encoded)
+        {
+            vectors ??= Encoded.GetValueOrDefault(key);
+            vectors = vectors is null ? ItemTextVectors.Build(encoderNow, catalogue) : vectors.With(encoderNow, catalogue);
+            Encoded[key] = vectors;
+            TextsEncoded += vectors.EncodedCount;
+        }
+
+        var flat = new float[(long)catalogue.Length * TextDim];
+        for (int row = 0; row < catalogue.Length; row++)
+        {
+            if (vectors.TryGet(catalogue[row].id, out var vector))
+            {
+                vector.CopyTo(flat.AsSpan(row * TextDim, TextDim));
+            }
+        }
+
+        textTensor?.Dispose();
+        textTensor = tensor(flat, device: items.Rate.device).reshape(catalogue.Length, TextDim).DetachFromDisposeScope();
+        textTable = items.Table;
+        return textTensor;
+    }
+
+    private ITextEncoder Encoder()
+    {
+        if (encoder is not null)
+        {
+            return encoder;
+        }
+
+        ResetEncoder(text_idf is null
+            ? TextEncoders.Create(Hyper.TextEncoder)
+            : new HashedTfIdfEncoder(text_idf.detach().cpu().data<float>().ToArray()));
+        return encoder!;
+    }
+
+    private void ResetEncoder(ITextEncoder value)
+    {
+        (encoder as IDisposable)?.Dispose();
+        encoder = value;
+        vectors = null;
+        textTable = null;
+    }
+}
+
+/// <summary>
+/// MML's cold-start item embedding generator: an item's pooled side-feature embeddings and text vector, through one
+/// hidden layer, into the item-item network's learned item space.
+/// </summary>
+public sealed class TextItemGenerator : nn.Module, IItemEmbeddingGenerator
+{
+    private readonly Linear generator_hidden;
+    private readonly Linear generator_out;
+    private readonly Func<ItemFeatureTensors, Tensor> text;
+
+    /// <summary>A fresh generator (global torch seed).</summary>
+    /// <param name="sideDim">Width of the side-feature embeddings (4E).</param>
+    /// <param name="textDim">Width of the text vectors.</param>
+    /// <param name="hidden">Hidden width.</param>
+    /// <param name="outDim">The learned item space's width.</param>
+    /// <param name="text">The text vectors of a set of items, [items, textDim].</param>
+    public TextItemGenerator(int sideDim, int textDim, int hidden, int outDim, Func<ItemFeatureTensors, Tensor> text) : base("generator")
+    {
+        this.text = text;
+        generator_hidden = nn.Linear(sideDim + textDim, hidden);
+        generator_out = nn.Linear(hidden, outDim);
+        RegisterComponents();
+        using (no_grad())
+        {
+            generator_out.weight!.mul_(0.1);
+            generator_out.bias!.zero_();
+        }
+    }
+
+    /// <inheritdoc />
+    public Tensor Generate(ItemFeatureTensors items, Tensor sideEmbeddings)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(sideEmbeddings);
+        return generator_out.call(nn.functional.relu(generator_hidden.call(cat([sideEmbeddings, text(items)], 1))));
+    }
+}

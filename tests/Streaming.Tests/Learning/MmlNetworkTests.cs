@@ -1,0 +1,178 @@
+using Streaming.Learning.Inputs;
+using Streaming.Learning.Methods;
+using Streaming.Learning.Methods.Mml;
+using Streaming.Learning.Models;
+using Streaming.Learning.Networks;
+using Streaming.Learning.Networks.ItemItem;
+using Streaming.Learning.Networks.Mml;
+using Streaming.Learning.Serving;
+using Streaming.Learning.Training;
+using Streaming.Shared.Data;
+using Streaming.Shared.Models;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace Streaming.Tests.Learning;
+
+[Collection(TorchCollection.Name)]
+[Trait("Kind", "Unit")]
+public sealed class MmlNetworkTests
+{
+    private static readonly Hyperparameters Small = new()
+    {
+        Network = ItemItemNetwork.Name,
+        Method = MmlMethod.RegisteredName,
+        EmbeddingDim = 8,
+        Hidden1 = 16,
+        Hidden2 = 16,
+        InnerSteps = 2,
+        InnerLearningRate = 0.1f,
+        MetaLearningRate = 1e-2f,
+        MetaBatchSize = 16,
+        TextDim = 64,
+    };
+
+    [Fact]
+    public void Shapes_TheIdLearnersSlotsPlusTheTextLearnersAndAFusedRating()
+    {
+        using var d = NewDisposeScope();
+        using var noGrad = no_grad();
+        var world = Fitted(HiddenTastes.Create(users: 40, seed: 1), out var module);
+        using var _ = module;
+        var network = Assert.IsType<MmlNetwork>(module.Network);
+        using var items = new ItemFeatureTensors(world.Table, CPU);
+        using var batch = TaskBatch.Create(world.Tasks.Take(5).ToArray(), world.Table, world.Features, world.Profiles, CPU);
+
+        var all = network.EmbedItems(items);
+        var users = network.EncodeUsers(batch.Users, all);
+        var fast = network.InitialFastWeights(users);
+        var support = all.index_select(0, batch.SupportRows.flatten()).reshape(5, batch.SupportRows.shape[1], -1);
+        var pass = Assert.IsType<RankingPass>(network.Forward(support, users, fast));
+
+        Assert.Equal([[5, 16], [5, 1], [5, 16], [5, 1], [5, 16], [5, 1]], fast.Values.Select(t => t.shape).ToArray());
+        Assert.Equal(batch.SupportRows.shape, pass.Prediction.shape);
+        Assert.Equal(batch.SupportRows.shape, pass.RankScores.shape);
+        Assert.True(pass.Prediction.isfinite().all().item<bool>());
+        Assert.Equal(world.Table.Count, network.EncodedItems);
+
+        // The list is the ID learner's: the same scores as the wrapped network over the same catalogue.
+        var scores = network.ScoreCatalogue(new PreparedCatalogue(all), users, fast);
+        Assert.Equal([5, world.Table.Count], scores.shape);
+    }
+
+    [Fact]
+    public void EmbedItems_AnItemWithoutIdentity_GetsTheGeneratedEmbeddingNotTheSharedUnknownOne()
+    {
+        using var d = NewDisposeScope();
+        using var noGrad = no_grad();
+        var world = Fitted(HiddenTastes.Create(users: 40, seed: 2), out var module);
+        using var _ = module;
+        var network = Assert.IsType<MmlNetwork>(module.Network);
+        var catalogue = world.Items.Values.Append(NewItem(world, 1000, "Director 3", "A heist that goes wrong in the desert")).Append(NewItem(world, 1001, "Director 4", "Two sisters run a bakery in Lyon")).ToArray();
+        var table = world.Features.EncodeItems(catalogue);
+        using var items = new ItemFeatureTensors(table, CPU);
+
+        var generated = network.EmbedItems(items).narrow(1, 0, network.IdLearner.LearnedItemDim);
+        network.IdLearner.Generator = null;
+        var unknown = network.IdLearner.EmbedItems(items).narrow(1, 0, network.IdLearner.LearnedItemDim);
+
+        Assert.True(table.TryGetRow(1000, out int a));
+        Assert.True(table.TryGetRow(1001, out int b));
+        // Without the generator both new items share the unknown identity and differ only by their side features;
+        // with it, each has its own embedding from its text, and the known items are untouched.
+        Assert.False(generated[a].allclose(unknown[a]));
+        Assert.False((generated[a] - generated[b]).allclose(unknown[a] - unknown[b]));
+        Assert.True(generated.narrow(0, 0, world.Items.Count).allclose(unknown.narrow(0, 0, world.Items.Count)));
+    }
+
+    [Fact]
+    public void CatalogueReload_EncodesOnlyTheNewItem_AndTheNewItemCanBeServed()
+    {
+        var world = HiddenTastes.Create(users: 120, seed: 5);
+        var training = MetaTraining.Run(
+            new FixedTasks(world), new TrainingOptions { Hyperparameters = Small, Epochs = 2, Patience = 2, Seed = 7 }, initial: null, CPU, TimeProvider.System, cancellationToken: TestContext.Current.CancellationToken);
+        using var model = training.Model;
+        var network = Assert.IsType<MmlNetwork>(model.Network);
+        using (new BatchRecommender(model, world.Items.Values))
+        {
+        }
+
+        int before = network.EncodedItems, encoded = network.TextsEncoded;
+        // A copy of a known item under a new id: same side features and text, but no identity embedding.
+        var known = world.Items[7];
+        var added = known with { ItemId = 5000 };
+        using var reloaded = new BatchRecommender(model, world.Items.Values.Append(added));
+        Assert.Equal(before + 1, network.EncodedItems);
+        Assert.Equal(encoded + 1, network.TextsEncoded);
+
+        var sessions = world.Tasks.Take(40).Select(t => new UserSession(UserProfile.Unknown, t.Support)).ToArray();
+        var lists = reloaded.Recommend(sessions, steps: 2, topK: 20);
+        Assert.Contains(lists, l => l.Items.Any(i => i.ItemId == added.ItemId));
+    }
+
+    [Fact]
+    public void MetaTraining_TrainsTheGeneratorThroughDroppedIdentities()
+    {
+        var world = HiddenTastes.Create(users: 120, seed: 6);
+        manual_seed(3);
+        using var module = new MetaModule(Small, world.Features);
+        var generator = module.named_parameters().Where(p => p.name.Contains("generator", StringComparison.Ordinal)).ToArray();
+        Assert.NotEmpty(generator);
+        var before = generator.Select(p => p.parameter.detach().clone()).ToArray();
+        using var items = new ItemFeatureTensors(world.Table, CPU);
+        using var learner = new MetaLearner(module, items, firstOrder: false);
+        module.train();
+        foreach (var chunk in MetaTraining.MakeBatches(world.Tasks, Small.MetaBatchSize, new Random(1)).Take(3))
+        {
+            using var batch = TaskBatch.Create(chunk, world.Table, world.Features, world.Profiles, CPU);
+            learner.TrainStep(batch);
+        }
+
+        Assert.Contains(generator.Zip(before), p => !p.First.parameter.allclose(p.Second));
+    }
+
+    [Fact]
+    public void ModelFile_KeepsTheFittedIdfAndTheGenerator_SoServingEncodesAsTrainingDid()
+    {
+        using var d = NewDisposeScope();
+        var world = Fitted(HiddenTastes.Create(users: 40, seed: 4), out var module);
+        using var model = MetaModel.Unsaved(module, world.Features, new TrainingRecord(), null, DateTimeOffset.UnixEpoch);
+        using var loaded = MetaModel.Load(model.ToBytes(), "memory", CPU);
+        Assert.Equal(MmlMethod.RegisteredName, loaded.Manifest.Hyperparameters.Method);
+        using var items = new ItemFeatureTensors(world.Table, CPU);
+        using var noGrad = no_grad();
+        module.eval();
+        loaded.Module.eval();
+
+        Assert.True(module.Network.EmbedItems(items).allclose(loaded.Network.EmbedItems(items), 1e-5, 1e-6));
+    }
+
+    private static HiddenTastes Fitted(HiddenTastes world, out MetaModule module)
+    {
+        manual_seed(1);
+        module = new MetaModule(Small, world.Features);
+        var network = Assert.IsType<MmlNetwork>(module.Network);
+        network.Fit(new TrainingDataFit(world.Tasks.Take(30).ToArray(), world.Tasks.Skip(30).ToArray(), world.Table));
+        module.eval();   // no identity or EASE dropout
+        return world;
+    }
+
+    private static ItemInfo NewItem(HiddenTastes world, int id, string director, string plot) =>
+        world.Items[1] with { ItemId = id, Title = $"New {id}", Directors = [director], Plot = plot };
+
+    // The world's tasks as a fixed training source: all but the last 20 users train, those validate.
+    private sealed class FixedTasks(HiddenTastes world) : TaskSource
+    {
+        public override IReadOnlyList<UserTask> Train { get; } = world.Tasks.SkipLast(20).ToArray();
+
+        public override IReadOnlyList<UserTask> Validation { get; } = world.Tasks.TakeLast(20).ToArray();
+
+        public override IReadOnlyDictionary<int, ItemInfo> Catalogue => world.Items;
+
+        public override IReadOnlyDictionary<int, UserProfile> Profiles => world.Profiles;
+
+        public override IReadOnlyList<UserTask> Resample(int epoch, int seed) => Train;
+
+        public override TrainingRecord Describe() => new() { Data = "hidden tastes" };
+    }
+}
