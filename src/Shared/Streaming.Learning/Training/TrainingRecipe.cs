@@ -27,7 +27,7 @@ public sealed record TrainingRecipe(Hyperparameters Hyperparameters, int Epochs,
             InnerLearningRate = 0.03f,
             MetaLearningRate = 1e-3f,
         },
-        Epochs: 8,
+        Epochs: 12,
         "the item-item network with MetaSGD on the liked-items ranking loss, 3 local steps");
 
     /// <summary>

@@ -87,8 +87,8 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
     private ItemFeatureTable? indexedTable;
     private long[] identityRows = [];
 
-    // B fitted without the training users' query items, used while training (see Fit); not saved.
-    private Tensor? trainingWeight;
+    // B fitted on each fold's training users, used in training for the users of the other fold (see Fit); not saved.
+    private Tensor[]? foldWeights;
 
     // The catalogue representations of the current batch (not owned), and which of its items each user has seen.
     private Tensor? catalogue;
@@ -164,12 +164,6 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
     /// <summary>The EASE layer B, [identities, identities] (row and column 0: the unknown identity, always zero).</summary>
     public Tensor EaseWeights => ease_weight;
 
-    /// <summary>
-    /// Train against a B fitted on the training users' support sets only (leak-free, see <see cref="Fit"/>; needs fixed
-    /// tasks); serving always uses the full B. Not persisted: a training-time choice.
-    /// </summary>
-    public bool LeaveQueryOut { get; set; }
-
     /// <summary>What the last <see cref="Fit"/> tried and chose, in words (null before one, and after loading a file).</summary>
     public string? FitSummary { get; private set; }
 
@@ -227,19 +221,25 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         ease_lambda.fill_(bestLambda);
         edlae_dropout.fill_(bestDropout);
 
-        // Training sees the training users' EASE scores, and B fitted on their own query items would score exactly those
-        // items too well (each user adds its support x query co-occurrences to X^T X): the outer loop would learn to
-        // trust EASE more than it deserves on new users. So training uses a B fitted on the support sets only (lambda
-        // scaled with the data), whose query items are as unseen as a new user's; serving uses the full B. The tasks
-        // must then keep their split across epochs (TrainingOptions.ResampleTasks false: --fixed-tasks).
-        // Off by default: measured once on MovieLens-1M it was inconclusive (a run cut to 2 epochs by the time budget
-        // under load: recall@20 0.3715 against 0.3807 for the default's 8 epochs with resampled tasks).
-        int supportCount = data.Train.Sum(t => t.Support.Count), allCount = supportCount + data.Train.Sum(t => t.Query.Count);
-        if (LeaveQueryOut && supportCount > 0 && supportCount < allCount)
+        // Training sees the training users' EASE scores, and a B fitted on their own ratings scores their query items
+        // too well (each user adds its support x query co-occurrences to X^T X): the outer loop would learn to trust
+        // EASE more, and adapt less, than new users warrant. So in training a user is scored with the B of the other
+        // fold's users (TaskBatch.FoldOf: a stable hash of the user id, so tasks can be drawn afresh every epoch),
+        // which has never seen them, as serving's B has never seen a new user; lambda scales with the fold's share of
+        // the data. Serving uses the full B. A warm start (no Fit) trains against the full B.
+        var folds = data.Train.GroupBy(t => TaskBatch.FoldOf(t.UserId)).ToDictionary(g => g.Key, g => g.ToArray());
+        if (folds.Count == 2)
         {
-            var supportGram = ClosedFormEase.Gram(data.Train.Select(t => (IReadOnlyCollection<int>)t.Support.Select(r => features.ItemIdIndex(r.ItemId)).ToArray()), v);
-            trainingWeight?.Dispose();
-            trainingWeight = ClosedFormEase.Weights(supportGram, bestLambda * supportCount / allCount, bestDropout).to(ease_weight.device).MoveToOuterDisposeScope();
+            int all = data.Train.Sum(t => t.Support.Count + t.Query.Count);
+            DisposeFoldWeights();
+            // foldWeights[f] scores the users of fold f: it is fitted on the other fold.
+            foldWeights = [.. Enumerable.Range(0, 2).Select(fold => 1 - fold).Select(other =>
+            {
+                var users = folds[other];
+                var foldGram = ClosedFormEase.Gram(users.Select(t => (IReadOnlyCollection<int>)t.Support.Concat(t.Query).Select(r => features.ItemIdIndex(r.ItemId)).ToArray()), v);
+                double share = (double)users.Sum(t => t.Support.Count + t.Query.Count) / all;
+                return ClosedFormEase.Weights(foldGram, bestLambda * share, bestDropout).to(ease_weight.device).DetachFromDisposeScope();
+            })];
         }
 
         // The softmax temperature of EASE alone: the gain whose softmax over unseen items gives the liked items the
@@ -317,9 +317,11 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         var historyIdentity = identity.index_select(0, rows.flatten()).reshape(rows.shape);
         var counts = zeros(b, ease_weight.shape[0], device: rows.device).scatter_add(1, historyIdentity, users.HistoryMask);
         var weight = users.HistoryMask / counts.gather(1, historyIdentity).clamp_min(1);
-        var easeWeight = training && trainingWeight is not null ? trainingWeight : ease_weight;
-        var ease = weight.unsqueeze(1).bmm(easeWeight.index_select(0, historyIdentity.flatten()).reshape(b, rows.shape[1], -1)).squeeze(1)
-            .index_select(1, identity);
+        Tensor Scores(Tensor easeWeight) => weight.unsqueeze(1).bmm(easeWeight.index_select(0, historyIdentity.flatten()).reshape(b, rows.shape[1], -1)).squeeze(1);
+        var ease = training && foldWeights is { } byFold && users.Fold is { } fold
+            ? Scores(byFold[0]).where(fold.eq(0).unsqueeze(1), Scores(byFold[1]))
+            : Scores(ease_weight);
+        ease = ease.index_select(1, identity);
         if (Generator is not null)
         {
             ease = BorrowEase(ease, itemEmbeddings, identity);
@@ -428,6 +430,27 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         // [users, fresh, K] scores of each fresh item's neighbours, weighted into one score per fresh item.
         var borrowed = (ease.index_select(1, neighbours.flatten()).reshape(ease.shape[0], neighbours.shape[0], neighbours.shape[1]) * weights).sum(2);
         return ease.index_copy(1, freshRows, borrowed).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            DisposeFoldWeights();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private void DisposeFoldWeights()
+    {
+        foreach (var w in foldWeights ?? [])
+        {
+            w.Dispose();
+        }
+
+        foldWeights = null;
     }
 
     // g (1 + a_u), [users, 1].
