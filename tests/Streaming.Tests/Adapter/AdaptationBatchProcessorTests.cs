@@ -5,7 +5,10 @@ using Streaming.Adapter.Models;
 using Streaming.Adapter.Processing;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Data;
+using Streaming.Learning.Methods.Mml;
+using Streaming.Learning.Networks.ItemItem;
 using Streaming.Learning.Serving;
+using Streaming.Learning.Training;
 using Streaming.Shared.Models;
 using Streaming.Shared.Messaging;
 using Streaming.Shared.Sessions;
@@ -103,6 +106,26 @@ public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, Kafk
         Assert.Equal(bad.Select(b => b.Value), dead.OrderBy(d => long.Parse(Encoding.UTF8.GetString(d.Message.Headers.GetLastBytes(DeadLetterHeaders.SourceOffset)), System.Globalization.CultureInfo.InvariantCulture)).Select(d => d.Message.Value));
     }
 
+    [Fact]
+    public async Task Process_MmlModelAfterACatalogueRefresh_CanServeTheItemAddedWhileRunning()
+    {
+        // Users with hidden tastes (four clusters of items); the refreshed catalogue adds a new id, without an identity
+        // embedding, that has the side information and text of a cluster's item.
+        var world = HiddenTastes.Create(users: 120, seed: 5);
+        var hyper = new Hyperparameters { Network = ItemItemNetwork.Name, Method = MmlMethod.RegisteredName, EmbeddingDim = 8, Hidden1 = 16, Hidden2 = 16, InnerSteps = 2, InnerLearningRate = 0.1f, MetaLearningRate = 1e-2f, MetaBatchSize = 16, TextDim = 64 };
+        var model = MetaTraining.Run(world.AsTaskSource(), new TrainingOptions { Hyperparameters = hyper, Epochs = 2, Patience = 2, Seed = 7 }, initial: null, TorchSharp.torch.CPU, TimeProvider.System, cancellationToken: TestContext.Current.CancellationToken).Model;
+        var added = world.Items[7] with { ItemId = 5000 };
+        using var setup = Setup(out _, new ServingModel("v-mml", model, new BatchRecommender(model, world.Items.Values.Append(added))), topK: 20);   // owns the model
+        var users = world.Tasks.Take(40).ToArray();
+        await setup.Store.ApplyAsync(users.SelectMany(t => t.Support.Select((r, i) =>
+            new Interaction($"u{t.UserId}-{i}", $"u{t.UserId}", r.ItemId, (int)r.Value, Start.AddMinutes(i), null))).ToList());
+
+        var outcome = await setup.Processor.ProcessAsync([.. Messages(users.Select(t => Request($"u{t.UserId}", t.Support.Count, RecommendationMessage.Adapted)))], new ServingSet(setup.Model), TestContext.Current.CancellationToken);
+
+        Assert.Equal(users.Length, outcome.Published.Count);
+        Assert.Contains(outcome.Published, m => m.Items.Any(i => i.ItemId == added.ItemId));
+    }
+
     private static AdaptRequest Request(string user, long interactions, string basis) => new()
     {
         UserId = user,
@@ -115,13 +138,22 @@ public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, Kafk
     private static IEnumerable<IncomingMessage> Messages(IEnumerable<AdaptRequest> requests) =>
         requests.Select((r, i) => new IncomingMessage(r.UserId, JsonSerializer.SerializeToUtf8Bytes(r), "adapt-requests", 0, 100 + i));
 
-    private ProcessorSetup Setup(out RatingsDataset data)
+    private ProcessorSetup Setup(out RatingsDataset data, ServingModel? served = null, int topK = 7)
     {
         var connection = redis.Require();
         string run = Guid.NewGuid().ToString("N")[..8];
         data = LearningFixtures.Synthetic(users: 200);
-        var model = LearningFixtures.Train(data, LearningFixtures.QuickTraining(scope: FastWeightScope.LowRank, epochs: 1)).Model;
-        var serving = new ServingModel("v-test", model, new BatchRecommender(model, data.Items.Values));
+        ServingModel serving;
+        if (served is null)
+        {
+            var model = LearningFixtures.Train(data, LearningFixtures.QuickTraining(scope: FastWeightScope.LowRank, epochs: 1)).Model;
+            serving = new ServingModel("v-test", model, new BatchRecommender(model, data.Items.Values));
+        }
+        else
+        {
+            serving = served;
+        }
+
         var store = new RedisSessionStore(connection, new SessionStoreOptions(), "s" + run);
         var cache = new FastWeightCache(connection, "w" + run, TimeSpan.FromHours(1));
         var topics = new KafkaOptions
@@ -131,7 +163,7 @@ public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, Kafk
             AdaptRequestsDeadLetterTopic = $"adapt-requests-dlq-{run}",
         };
         var producer = kafka.Producer();
-        var processor = new AdaptationBatchProcessor(store, cache, new KafkaOutbox(producer), topics, new AdaptationSettings(Steps: 2, TopK: 7), ResiliencePipeline.Empty, TimeProvider.System);
+        var processor = new AdaptationBatchProcessor(store, cache, new KafkaOutbox(producer), topics, new AdaptationSettings(Steps: 2, TopK: topK), ResiliencePipeline.Empty, TimeProvider.System);
         return new ProcessorSetup(processor, serving, store, cache, topics, producer);
     }
 

@@ -90,7 +90,7 @@ public sealed class MmlNetworkTests
     {
         var world = HiddenTastes.Create(users: 120, seed: 5);
         var training = MetaTraining.Run(
-            new FixedTasks(world), new TrainingOptions { Hyperparameters = Small, Epochs = 2, Patience = 2, Seed = 7 }, initial: null, CPU, TimeProvider.System, cancellationToken: TestContext.Current.CancellationToken);
+            world.AsTaskSource(), new TrainingOptions { Hyperparameters = Small, Epochs = 2, Patience = 2, Seed = 7 }, initial: null, CPU, TimeProvider.System, cancellationToken: TestContext.Current.CancellationToken);
         using var model = training.Model;
         var network = Assert.IsType<MmlNetwork>(model.Network);
         using (new BatchRecommender(model, world.Items.Values))
@@ -159,20 +159,4 @@ public sealed class MmlNetworkTests
 
     private static ItemInfo NewItem(HiddenTastes world, int id, string director, string plot) =>
         world.Items[1] with { ItemId = id, Title = $"New {id}", Directors = [director], Plot = plot };
-
-    // The world's tasks as a fixed training source: all but the last 20 users train, those validate.
-    private sealed class FixedTasks(HiddenTastes world) : TaskSource
-    {
-        public override IReadOnlyList<UserTask> Train { get; } = world.Tasks.SkipLast(20).ToArray();
-
-        public override IReadOnlyList<UserTask> Validation { get; } = world.Tasks.TakeLast(20).ToArray();
-
-        public override IReadOnlyDictionary<int, ItemInfo> Catalogue => world.Items;
-
-        public override IReadOnlyDictionary<int, UserProfile> Profiles => world.Profiles;
-
-        public override IReadOnlyList<UserTask> Resample(int epoch, int seed) => Train;
-
-        public override TrainingRecord Describe() => new() { Data = "hidden tastes" };
-    }
 }

@@ -193,4 +193,22 @@ internal sealed record HiddenTastes(IReadOnlyDictionary<int, ItemInfo> Items, IR
         var features = FeatureSpace.Build(items.Values, [UserProfile.Unknown]);
         return new HiddenTastes(items, tasks, profiles, features, features.EncodeItems(items.Values.OrderBy(i => i.ItemId)));
     }
+
+    /// <summary>The tasks as a fixed training source: all but the last 20 users train, those validate.</summary>
+    public TaskSource AsTaskSource() => new FixedTasks(this);
+
+    private sealed class FixedTasks(HiddenTastes world) : TaskSource
+    {
+        public override IReadOnlyList<UserTask> Train { get; } = world.Tasks.SkipLast(20).ToArray();
+
+        public override IReadOnlyList<UserTask> Validation { get; } = world.Tasks.TakeLast(20).ToArray();
+
+        public override IReadOnlyDictionary<int, ItemInfo> Catalogue => world.Items;
+
+        public override IReadOnlyDictionary<int, UserProfile> Profiles => world.Profiles;
+
+        public override IReadOnlyList<UserTask> Resample(int epoch, int seed) => Train;
+
+        public override TrainingRecord Describe() => new() { Data = "hidden tastes" };
+    }
 }

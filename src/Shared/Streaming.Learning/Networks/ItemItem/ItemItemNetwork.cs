@@ -87,6 +87,9 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
     private ItemFeatureTable? indexedTable;
     private long[] identityRows = [];
 
+    // The last items embedded with a generator: their side-information vectors, normalised (see BorrowEase).
+    private Tensor? borrowKeys;
+
     // B fitted on each fold's training users, used in training for the users of the other fold (see Fit); not saved.
     private Tensor[]? foldWeights;
 
@@ -284,7 +287,13 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
             // Items without an identity take the generated embedding in place of the shared "unknown" one. Training
             // drops known identities at random (above), which is how the generator learns to stand in for them.
             var known = embedded.ne(FeatureVocabulary.Unknown).unsqueeze(1);
-            learned = learned.where(known, item_side.call(side) + generator.Generate(items, side));
+            var generated = item_side.call(side) + generator.Generate(items, side);
+            learned = learned.where(known, generated);
+
+            // What each item's side information alone says (known items too): how identity-less items find the known
+            // items they borrow EASE scores from (BorrowEase), like with like.
+            borrowKeys?.Dispose();
+            borrowKeys = nn.functional.normalize(generated.narrow(1, 0, D).detach(), dim: 1).DetachFromDisposeScope();
         }
         var row = arange(items.Count, dtype: float32, device: device).unsqueeze(1);
         return cat([learned, row, identity.to(float32).unsqueeze(1)], 1).MoveToOuterDisposeScope();
@@ -403,8 +412,9 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
     }
 
     // Items without an identity have no column in B (their EASE score would be 0, below every known item's): with a
-    // generator, each borrows the similarity-weighted EASE scores of the known items whose learned vectors q are most
-    // like its generated one, so that an item added while serving competes with the catalogue in the same list.
+    // generator, each borrows the similarity-weighted EASE scores of the known items whose side information (the
+    // generator's view of an item, computed for every item) is most like its own, so that an item added while serving
+    // competes with the catalogue in the same list.
     private Tensor BorrowEase(Tensor ease, Tensor itemEmbeddings, Tensor identity)
     {
         var unknown = identity.eq(FeatureVocabulary.Unknown);
@@ -420,7 +430,9 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         Tensor weights, neighbours;
         using (no_grad())
         {
-            var q = nn.functional.normalize(itemEmbeddings.narrow(1, 0, D).detach(), dim: 1);
+            var q = borrowKeys is { IsInvalid: false } keys && keys.shape[0] == itemEmbeddings.shape[0]
+                ? keys
+                : nn.functional.normalize(itemEmbeddings.narrow(1, 0, D).detach(), dim: 1);
             var similarity = q.index_select(0, freshRows).matmul(q.index_select(0, knownRows).t());
             var top = similarity.topk((int)Math.Min(BorrowedNeighbours, knownRows.shape[0]), dim: 1);
             weights = (top.values / BorrowTemperature).softmax(1);
@@ -438,6 +450,7 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         if (disposing)
         {
             DisposeFoldWeights();
+            borrowKeys?.Dispose();
         }
 
         base.Dispose(disposing);
