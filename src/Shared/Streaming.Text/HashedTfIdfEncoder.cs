@@ -5,16 +5,25 @@ using Streaming.Shared.Data;
 namespace Streaming.Text;
 
 /// <summary>
-/// A hashing TF-IDF vectoriser: lower-cased word unigrams and bigrams, each hashed (FNV-1a then
+/// A hashing TF-IDF vectoriser: lower-cased word unigrams, English stop words left out, each hashed (FNV-1a then
 /// <see cref="StableHash.Mix"/>: the same bucket in every process, unlike <see cref="string.GetHashCode()"/>) into
 /// one of <see cref="Dimension"/> buckets; sublinear term frequency <c>1 + ln(count)</c> times the bucket's smoothed
 /// IDF <c>ln((1 + n) / (1 + df)) + 1</c> (scikit-learn's <c>smooth_idf</c>), then L2-normalised. No weights: the
 /// baseline, and the fallback when no pretrained encoder runs.
 /// </summary>
 /// <remarks>
+/// <para>
 /// The IDF is fitted once on a corpus (<see cref="Fit"/>); a model stores <see cref="Idf"/> and rebuilds the encoder
-/// with the constructor, so serving encodes new items exactly as training did. A text with no word (empty, or only
-/// punctuation) is the zero vector, the one vector that is not of norm 1. Immutable, so thread-safe.
+/// with the constructor, so serving encodes new items exactly as training did. A text with no word (empty, only
+/// punctuation or stop words) is the zero vector, the one vector that is not of norm 1. Immutable, so thread-safe.
+/// </para>
+/// <para>
+/// Why no bigrams and why stop words: with 512 buckets, ML-1M's plots (about 100 words) fill most buckets in every
+/// document, and collisions flatten the IDF. Measured on the 3,881 ML-1M plots, the rank of the sequel among an
+/// item's nearest neighbours (Toy Story 2 for Toy Story, Aliens for Alien): unigrams and bigrams, stop words kept,
+/// 902 and 642; unigrams, stop words kept, 7 and 233; unigrams, stop words dropped (this encoder), 2 and 72.
+/// Bigrams help only from about 8,192 buckets.
+/// </para>
 /// </remarks>
 public sealed class HashedTfIdfEncoder : IFittedTextEncoder
 {
@@ -27,8 +36,18 @@ public sealed class HashedTfIdfEncoder : IFittedTextEncoder
     /// <summary>The largest dimension accepted (a bound on what a stored IDF may allocate).</summary>
     public const int MaxDimension = 1 << 20;
 
-    // Bigrams are hashed apart from unigrams, so the bigram "new york" does not share buckets with a unigram by design.
-    private const ulong BigramSalt = 0x5DEECE66DUL;
+    // Function words and pronouns (after apostrophes are dropped: "s" is what remains of "'s"). Part of the encoder's
+    // contract like the hash: changing the list changes every vector, so a stored model must be retrained.
+    private static readonly HashSet<string> StopWords = new(StringComparer.Ordinal)
+    {
+        "a", "about", "after", "all", "also", "an", "and", "are", "as", "at", "be", "been", "before", "being", "but", "by",
+        "can", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "him", "his", "i", "if", "in", "into",
+        "is", "it", "its", "just", "me", "more", "most", "my", "no", "not", "of", "on", "one", "only", "or", "our", "out",
+        "over", "s", "she", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those",
+        "to", "two", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "will",
+        "with", "would", "you", "your",
+    };
+
     private const ulong FnvOffset = 0xCBF29CE484222325UL;
     private const ulong FnvPrime = 0x100000001B3UL;
 
@@ -156,26 +175,9 @@ public sealed class HashedTfIdfEncoder : IFittedTextEncoder
         }
     }
 
-    /// <summary>The bucket of every unigram and bigram of <paramref name="text"/>, repeats included (they are the term frequency).</summary>
-    private static IEnumerable<int> Buckets(string text, int dimension)
-    {
-        ulong previous = 0;
-        var first = true;
-        foreach (var word in Words(text))
-        {
-            var hash = StableHash.Mix(Fnv1a(word));
-            yield return Bucket(hash, dimension);
-            if (!first)
-            {
-                yield return Bucket(StableHash.Mix((previous * FnvPrime) ^ hash ^ BigramSalt), dimension);
-            }
-
-            previous = hash;
-            first = false;
-        }
-    }
-
-    private static int Bucket(ulong hash, int dimension) => (int)(hash % (ulong)dimension);
+    /// <summary>The bucket of every word of <paramref name="text"/> that is not a stop word, repeats included (they are the term frequency).</summary>
+    private static IEnumerable<int> Buckets(string text, int dimension) =>
+        Words(text).Where(w => !StopWords.Contains(w)).Select(w => (int)(StableHash.Mix(Fnv1a(w)) % (ulong)dimension));
 
     private static ulong Fnv1a(string word)
     {

@@ -1,5 +1,3 @@
-using Microsoft.ML.OnnxRuntime;
-
 namespace Streaming.Text;
 
 /// <summary>The text encoders by name: what a configuration or a model file names.</summary>
@@ -42,8 +40,10 @@ public static class TextEncoders
         {
             return new MiniLmEncoder();
         }
-        catch (Exception e) when (e is OnnxRuntimeException or TypeInitializationException or DllNotFoundException
-                                      or EntryPointNotFoundException or BadImageFormatException)
+        // Any failure: the native library (DllNotFoundException, TypeInitializationException), a missing or mismatched
+        // managed assembly (FileNotFoundException, FileLoadException), or the model itself (OnnxRuntimeException). The
+        // filter names no ONNX Runtime type, so that it still runs when that assembly is what is missing.
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             throw new InvalidOperationException(
                 "The text encoder 'minilm' could not start: ONNX Runtime could not load the MiniLM model embedded in the "
