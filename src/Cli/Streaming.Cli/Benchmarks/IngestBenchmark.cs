@@ -7,6 +7,7 @@ using Streaming.Local;
 using Streaming.Ingest;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Data;
+using Streaming.Shared.Sessions;
 
 namespace Streaming.Cli.Benchmarks;
 
@@ -15,13 +16,32 @@ namespace Streaming.Cli.Benchmarks;
 /// with the threshold policy, adapt-requests, offsets stored after each durable batch) on a backlog of
 /// interaction events, next to two baselines measured in the same run on the same broker and Redis: the raw
 /// consume rate of the same topic (no processing) and the raw pipelined Redis rate of the smallest write an
-/// event needs (one LPUSH, pipelined in batches of the same size).
+/// event needs (one LPUSH, pipelined in batches of the same size). Between them, the session writes alone
+/// (the same events, in Ingest's batches, no Kafka) through both designs with the same semantics: the Lua
+/// script Ingest uses (<see cref="RedisSessionStore"/>) and plain pipelined commands with optimistic
+/// transactions (<see cref="RedisPipelinedSessionStore"/>), each with the Redis commands and Redis CPU it cost
+/// per event (from <c>INFO commandstats</c> and <c>INFO cpu</c>).
 /// </summary>
 internal static class IngestBenchmark
 {
     public sealed record Settings(int Events, int Users);
 
-    public sealed record Result(int Events, int Users, string SessionStore, double RawConsumePerSecond, double RawRedisPerSecond, double IngestPerSecond, double RatioToLowerRaw);
+    public sealed record Result(
+        int Events,
+        int Users,
+        string SessionStore,
+        double RawConsumePerSecond,
+        double RawRedisPerSecond,
+        StoreRate LuaScript,
+        StoreRate PipelinedCommands,
+        double IngestPerSecond,
+        double RatioToLowerRaw);
+
+    /// <summary>Session writes alone through one design: events/s, Redis commands per event (inside scripts too), Redis CPU microseconds per event.</summary>
+    public sealed record StoreRate(double EventsPerSecond, double CommandsPerEvent, double RedisMicrosecondsPerEvent);
+
+    // Ingest's batch bound (its default): the session-only runs apply batches of this size.
+    private static readonly int IngestBatch = new IngestOptions().MaxBatchSize;
 
     public static async Task<Result> RunAsync(Settings s, CancellationToken cancellationToken)
     {
@@ -40,8 +60,19 @@ internal static class IngestBenchmark
         double writes = await RawRedisAsync(redis.Connection, s);
         AnsiConsole.MarkupLineInterpolated($"  raw pipelined Redis (one LPUSH per event, batches of 5,000): {writes:N0} writes/s");
 
+        var interactions = Interactions(s, items);
+        await using var admin = await ConnectionMultiplexer.ConnectAsync($"{redis.Configuration},allowAdmin=true");
+        var server = admin.GetServers().Single();
+        var options = new SessionStoreOptions();
+        var lua = await StoreAsync(new RedisSessionStore(redis.Connection, options, "bench-lua"), interactions, server);
+        AnsiConsole.MarkupLineInterpolated($"  sessions only, Lua script (one call per chunk, grouped per user): {lua.EventsPerSecond:N0} events/s, {lua.CommandsPerEvent:F1} commands and {lua.RedisMicrosecondsPerEvent:F1} µs of Redis CPU per event");
+        var plain = await StoreAsync(new RedisPipelinedSessionStore(redis.Connection, options, "bench-plain"), interactions, server);
+        AnsiConsole.MarkupLineInterpolated($"  sessions only, plain pipelined commands (HMGET+ZMSCORE, then WATCH/MULTI/EXEC per user): {plain.EventsPerSecond:N0} events/s, {plain.CommandsPerEvent:F1} commands and {plain.RedisMicrosecondsPerEvent:F1} µs of Redis CPU per event");
+
         var watch = Stopwatch.StartNew();
-        await pipeline.StartIngestAsync(new EmbeddedPipelineOptions(ModelPath: "", Catalogue: "synthetic"));
+        // Ingest's own batching defaults (the embedded pipeline waits 1 ms for the demo's latency): this measures throughput.
+        var settings = new Dictionary<string, string?> { ["Ingest:MaxBatchWaitMs"] = new IngestOptions().MaxBatchWaitMs.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        await pipeline.StartIngestAsync(new EmbeddedPipelineOptions(ModelPath: "", Catalogue: "synthetic", Settings: settings));
         double startup = watch.Elapsed.TotalSeconds;
         double before = Applied();
         var first = Stopwatch.StartNew();
@@ -64,16 +95,59 @@ internal static class IngestBenchmark
 
         double ingest = s.Events / first.Elapsed.TotalSeconds;
         AnsiConsole.MarkupLineInterpolated($"  Ingest (validate, dedup, sessions, threshold policy, adapt-requests, offsets): {ingest:N0} events/s (start-up {startup:F1} s not counted)");
-        var result = new Result(s.Events, s.Users, "redis", consume, writes, ingest, ingest / Math.Min(consume, writes));
+        var result = new Result(s.Events, s.Users, "redis", consume, writes, lua, plain, ingest, ingest / Math.Min(consume, writes));
         var table = new Table().AddColumns("", "events/s", "ratio");
         table.AddRow("raw consume", $"{consume:N0}", "");
         table.AddRow("raw pipelined Redis", $"{writes:N0}", "");
+        table.AddRow("sessions only: plain pipelined commands", $"{plain.EventsPerSecond:N0}", $"{plain.CommandsPerEvent:F1} commands, {plain.RedisMicrosecondsPerEvent:F1} µs Redis CPU / event");
+        table.AddRow("sessions only: Lua script (Ingest's)", $"{lua.EventsPerSecond:N0}", $"{lua.CommandsPerEvent:F1} commands, {lua.RedisMicrosecondsPerEvent:F1} µs Redis CPU / event");
         table.AddRow("[bold]Ingest[/]", $"[bold]{ingest:N0}[/]", $"{result.RatioToLowerRaw:F2} of the lower raw rate");
         AnsiConsole.Write(table);
         return result;
     }
 
     private static double Applied() => IngestMetrics.Events.WithLabels("applied").Value;
+
+    // The published events as Ingest's validator makes them (same ids, users, items and times).
+    private static List<Interaction> Interactions(Settings s, int[] items)
+    {
+        var start = DateTimeOffset.UnixEpoch.AddDays(20_000);
+        return [.. Enumerable.Range(0, s.Events).Select(i => new Interaction($"e{i}", $"bench-{i % s.Users}", items[(i * 7) % items.Length], 1 + (i % 5), start.AddMilliseconds(i), null))];
+    }
+
+    // Ingest's way: one batch at a time, each awaited before the next.
+    private static async Task<StoreRate> StoreAsync(ISessionStore store, List<Interaction> interactions, IServer server)
+    {
+        await server.ConfigResetStatisticsAsync();
+        double cpu = await RedisCpuSecondsAsync(server);
+        var watch = Stopwatch.StartNew();
+        foreach (var batch in interactions.Chunk(IngestBatch))
+        {
+            await store.ApplyAsync(batch);
+        }
+
+        double seconds = watch.Elapsed.TotalSeconds;
+        cpu = await RedisCpuSecondsAsync(server) - cpu;
+        long commands = 0;
+        foreach (var line in (await server.InfoRawAsync("commandstats") ?? "").Split('\n'))
+        {
+            // cmdstat_zadd:calls=100000,usec=...; the INFO itself and connection chatter are not the store's.
+            if (line.StartsWith("cmdstat_", StringComparison.Ordinal) && !line.StartsWith("cmdstat_info:", StringComparison.Ordinal) && !line.StartsWith("cmdstat_config|", StringComparison.Ordinal)
+                && line.Split(':', 2)[1].Split(',')[0] is { } calls && calls.StartsWith("calls=", StringComparison.Ordinal))
+            {
+                commands += long.Parse(calls["calls=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return new StoreRate(interactions.Count / seconds, (double)commands / interactions.Count, cpu * 1e6 / interactions.Count);
+    }
+
+    private static async Task<double> RedisCpuSecondsAsync(IServer server)
+    {
+        var cpu = (await server.InfoAsync("cpu")).SelectMany(g => g).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        return double.Parse(cpu["used_cpu_user_main_thread"], System.Globalization.CultureInfo.InvariantCulture)
+            + double.Parse(cpu["used_cpu_sys_main_thread"], System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     private static void Publish(string bootstrap, string topic, Settings s, int[] items)
     {
