@@ -6,17 +6,15 @@ namespace Streaming.Shared.Sessions;
 /// <summary>
 /// The same sessions (<see cref="SessionLayout"/>) and the same semantics as <see cref="RedisSessionStore"/>,
 /// with plain pipelined commands instead of a script: the simple alternative that <c>streaming bench ingest</c>
-/// measures next to the script, so the choice of the script rests on a number. Two round trips per batch:
-/// every user's state and event ids' sequence numbers are read (<c>HMGET</c>, <c>ZMSCORE</c>), the outcome is
-/// decided here, and each user who gained an event is written in one optimistic transaction (WATCH on the
-/// count through a StackExchange.Redis condition, then MULTI/EXEC), so the write is all or nothing and a
-/// concurrent writer (a consumer that lost its partition but not yet its batch) makes it fail and be redone
-/// from a fresh read instead of double-applying. Thread-safe.
+/// measures next to the script, so the choice of the script rests on a number. Every user's state and the
+/// batch's ids' sequence numbers are read in one pipelined round (<c>HMGET</c>; a second one for the ring slots
+/// of sessions whose dedup window is full), the outcome is decided here, and each user who gained an event is
+/// written in one optimistic transaction (WATCH on the count through a StackExchange.Redis condition, then
+/// MULTI/EXEC), so the write is all or nothing and a concurrent writer (a consumer that lost its partition but
+/// not yet its batch) makes it fail and be redone from a fresh read instead of double-applying. Thread-safe.
 /// </summary>
 public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s") : ISessionStore
 {
-    private static readonly RedisValue[] StateFields = [SessionLayout.Count, SessionLayout.AdaptedAt, SessionLayout.History];
-
     private readonly RedisSessionStore reader = new(redis, options, prefix);
 
     /// <summary>Applies interactions in order per user; returns one result per interaction.</summary>
@@ -29,18 +27,31 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
         var pending = UserGroups.Buckets(interactions, slotOf: null).SelectMany(b => b).ToList();
         while (pending.Count > 0)
         {
-            var reads = new (Task<RedisValue[]> State, Task<double?[]> Seqs)[pending.Count];
+            var reads = new Task<RedisValue[]>[pending.Count];
             for (int g = 0; g < pending.Count; g++)
             {
-                string user = interactions[pending[g][0]].UserId;
-                var ids = pending[g].Select(i => (RedisValue)interactions[i].EventId).ToArray();
-                reads[g] = (db.HashGetAsync(SessionLayout.Meta(prefix, user), StateFields), db.SortedSetScoresAsync(SessionLayout.EventIds(prefix, user), ids));
+                RedisValue[] fields = [SessionLayout.Count, SessionLayout.AdaptedAt, SessionLayout.History, .. pending[g].Select(i => SessionLayout.IdField(interactions[i].EventId))];
+                reads[g] = db.HashGetAsync(Key(interactions, pending[g]), fields);
+            }
+
+            // Sessions whose window is full: the ids in the ring slots the new events may reuse.
+            var states = new RedisValue[pending.Count][];
+            var rings = new Task<RedisValue[]>?[pending.Count];
+            for (int g = 0; g < pending.Count; g++)
+            {
+                states[g] = await reads[g].ConfigureAwait(false);
+                long n0 = Count(states[g]);
+                if (n0 + pending[g].Count > options.DedupWindow)
+                {
+                    rings[g] = db.HashGetAsync(Key(interactions, pending[g]), [.. RingSequences(n0, pending[g].Count).Select(s => SessionLayout.SlotField(s, options.DedupWindow))]);
+                }
             }
 
             var writes = new List<(List<int> Group, Task<bool> Committed)>();
             for (int g = 0; g < pending.Count; g++)
             {
-                if (Write(db, interactions, pending[g], await reads[g].State.ConfigureAwait(false), await reads[g].Seqs.ConfigureAwait(false), results) is { } committed)
+                var ring = rings[g] is { } read ? await read.ConfigureAwait(false) : [];
+                if (Write(db, interactions, pending[g], states[g], ring, results) is { } committed)
                 {
                     writes.Add((pending[g], committed));
                 }
@@ -64,28 +75,52 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
     /// <summary>Loads sessions (pipelined: one HMGET per user); users without a session are left out.</summary>
     public Task<IReadOnlyList<StoredSession>> LoadAsync(IReadOnlyList<string> userIds) => reader.LoadAsync(userIds);
 
+    private RedisKey Key(IReadOnlyList<Interaction> interactions, List<int> group) => SessionLayout.Meta(prefix, interactions[group[0]].UserId);
+
+    private static long Count(RedisValue[] state) => state[0].IsNull ? 0 : (long)state[0];
+
+    // The sequence numbers whose ring slots k new events after n0 may reuse (those past the first window).
+    private IEnumerable<long> RingSequences(long n0, int k)
+    {
+        for (long s = Math.Max(n0 + 1, options.DedupWindow + 1); s <= n0 + k; s++)
+        {
+            yield return s;
+        }
+    }
+
     /// <summary>Decides one user's events from the state read; returns the commit of its transaction, or null when nothing is written.</summary>
-    private Task<bool>? Write(IDatabase db, IReadOnlyList<Interaction> interactions, List<int> group, RedisValue[] state, double?[] seqs, ApplyResult[] results)
+    private Task<bool>? Write(IDatabase db, IReadOnlyList<Interaction> interactions, List<int> group, RedisValue[] state, RedisValue[] ringRead, ApplyResult[] results)
     {
         bool onboard = options.Onboarding && options.AdaptThreshold > 1;
-        long n0 = state[0].IsNull ? 0 : (long)state[0], r0 = state[1].IsNull ? -1 : (long)state[1];
-        long n = n0, r = r0;
+        int window = options.DedupWindow;
+        long n0 = Count(state), r = state[1].IsNull ? -1 : (long)state[1];
+        long n = n0;
         var seen = new Dictionary<string, long>(StringComparer.Ordinal);
         for (int j = 0; j < group.Count; j++)
         {
-            if (seqs[j] is { } s)
+            if (!state[3 + j].IsNull)
             {
-                seen[interactions[group[j]].EventId] = (long)s;
+                seen[interactions[group[j]].EventId] = (long)state[3 + j];
             }
         }
 
-        var added = new List<SortedSetEntry>();
+        var ring = new Dictionary<long, string>();
+        long first = Math.Max(n0 + 1, window + 1);
+        for (int j = 0; j < ringRead.Length; j++)
+        {
+            if (!ringRead[j].IsNull)
+            {
+                ring[(first + j) % window] = ringRead[j].ToString();
+            }
+        }
+
+        // Field name -> value to set, or null to delete; the last change of a field wins.
+        var changes = new Dictionary<RedisValue, RedisValue?>();
         var fresh = new List<byte[]>();
-        string? gender = null, age = null, occupation = null, zip = null;
         foreach (int i in group)
         {
             var e = interactions[i];
-            if (seen.TryGetValue(e.EventId, out long seq) && seq > n - options.DedupWindow)
+            if (seen.TryGetValue(e.EventId, out long seq))
             {
                 bool adapt = seq == r;
                 results[i] = new ApplyResult(false, n, adapt, !adapt && onboard && seq == 1 && n < options.AdaptThreshold);
@@ -93,15 +128,24 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
             }
 
             n++;
+            long slot = n % window;
+            if (ring.TryGetValue(slot, out string? evicted))
+            {
+                seen.Remove(evicted);   // the id of event n - window leaves the window
+                changes[SessionLayout.IdField(evicted)] = null;
+            }
+
+            ring[slot] = e.EventId;
             seen[e.EventId] = n;
-            added.Add(new SortedSetEntry(e.EventId, n));
+            changes[SessionLayout.IdField(e.EventId)] = n;
+            changes[SessionLayout.SlotField(n, window)] = e.EventId;
             fresh.Add(SessionLayout.Encode(e));
             if (e.Profile is { } p)
             {
-                gender = string.IsNullOrEmpty(p.Gender) ? gender : p.Gender;
-                age = string.IsNullOrEmpty(p.Age) ? age : p.Age;
-                occupation = string.IsNullOrEmpty(p.Occupation) ? occupation : p.Occupation;
-                zip = string.IsNullOrEmpty(p.Zip) ? zip : p.Zip;
+                SetIfPresent(changes, SessionLayout.Gender, p.Gender);
+                SetIfPresent(changes, SessionLayout.Age, p.Age);
+                SetIfPresent(changes, SessionLayout.Occupation, p.Occupation);
+                SetIfPresent(changes, SessionLayout.Zip, p.Zip);
             }
 
             if (n >= options.AdaptThreshold && (r < 0 || n - r >= options.AdaptEvery))
@@ -120,27 +164,20 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
             return null;
         }
 
-        string user = interactions[group[0]].UserId;
-        RedisKey meta = SessionLayout.Meta(prefix, user), ids = SessionLayout.EventIds(prefix, user);
-        var fields = new List<HashEntry> { new(SessionLayout.Count, n), new(SessionLayout.History, History(fresh, state[2])) };
-        AddIf(fields, SessionLayout.AdaptedAt, r != r0 ? r : RedisValue.Null);
-        AddIf(fields, SessionLayout.Gender, gender);
-        AddIf(fields, SessionLayout.Age, age);
-        AddIf(fields, SessionLayout.Occupation, occupation);
-        AddIf(fields, SessionLayout.Zip, zip);
+        var key = Key(interactions, group);
+        var set = new List<HashEntry> { new(SessionLayout.Count, n), new(SessionLayout.AdaptedAt, r), new(SessionLayout.History, History(fresh, state[2])) };
+        set.AddRange(changes.Where(c => c.Value is not null).Select(c => new HashEntry(c.Key, c.Value!.Value)));
+        var deleted = changes.Where(c => c.Value is null).Select(c => c.Key).ToArray();
 
-        var ttl = TimeSpan.FromSeconds(options.TtlSeconds);
         var transaction = db.CreateTransaction();
-        transaction.AddCondition(n0 == 0 ? Condition.HashNotExists(meta, SessionLayout.Count) : Condition.HashEqual(meta, SessionLayout.Count, n0));
-        _ = transaction.SortedSetAddAsync(ids, [.. added]);
-        if (n > options.DedupWindow)
+        transaction.AddCondition(n0 == 0 ? Condition.HashNotExists(key, SessionLayout.Count) : Condition.HashEqual(key, SessionLayout.Count, n0));
+        _ = transaction.HashSetAsync(key, [.. set]);
+        if (deleted.Length > 0)
         {
-            _ = transaction.SortedSetRemoveRangeByScoreAsync(ids, double.NegativeInfinity, n - options.DedupWindow);
+            _ = transaction.HashDeleteAsync(key, deleted);
         }
 
-        _ = transaction.HashSetAsync(meta, [.. fields]);
-        _ = transaction.KeyExpireAsync(meta, ttl);
-        _ = transaction.KeyExpireAsync(ids, ttl);
+        _ = transaction.KeyExpireAsync(key, TimeSpan.FromSeconds(options.TtlSeconds));
         return transaction.ExecuteAsync();
     }
 
@@ -164,11 +201,11 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
         return history;
     }
 
-    private static void AddIf(List<HashEntry> fields, RedisValue name, RedisValue value)
+    private static void SetIfPresent(Dictionary<RedisValue, RedisValue?> changes, RedisValue field, string? value)
     {
-        if (!value.IsNull)
+        if (!string.IsNullOrEmpty(value))
         {
-            fields.Add(new HashEntry(name, value));
+            changes[field] = value;
         }
     }
 }

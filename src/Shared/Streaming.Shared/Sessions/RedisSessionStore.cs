@@ -17,26 +17,28 @@ public sealed record StoredSession(string UserId, Data.UserProfile Profile, long
 public readonly record struct StoredInteraction(int ItemId, float Rating, long EventTimeMs);
 
 /// <summary>
-/// Per-user sessions in Redis, in <see cref="SessionLayout"/> (a hash with the counters, profile and history,
-/// and a sorted set of recent event ids, per user). One Lua script call applies a chunk of events atomically,
-/// grouped per user: a user's state is read once and written once per call, whatever the number of its events;
-/// the chunks of a batch are sent pipelined. Thread-safe.
+/// Per-user sessions in Redis, in <see cref="SessionLayout"/> (one hash per user: counters, profile, history
+/// and the dedup window). One Lua script call applies a chunk of events atomically, grouped per user: a user's
+/// state is read once and written once per call, whatever the number of its events; the chunks of a batch are
+/// sent pipelined. Thread-safe.
 /// </summary>
 public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s") : ISessionStore
 {
     // Applies groups of events, in order. ARGV: max history, TTL, threshold, every, dedup window, onboarding
-    // flag; then per group (KEYS: its user's meta hash and event-id set): the event count k, three values per
-    // event (id, encoded history entry, '1' when profile fields follow), then four profile fields (gender, age,
+    // flag; then per group (KEYS: its user's session hash): the event count k, three values per event (id,
+    // encoded history entry, '1' when profile fields follow), then four profile fields (gender, age,
     // occupation, zip; '' for absent) per event that has them. Returns one integer per event,
     // count * 8 + applied * 4 + due, where due is 1 for adaptation, 2 for onboarding (the first event of a user
     // whose threshold is further away), 0 otherwise. A duplicate of the event that made the user due returns
     // the same due again (onboarding only while the user is still below the threshold), so a crash between
     // applying the event and publishing its request loses nothing.
     //
-    // Per group: HMGET (count, last adaptation, history); the dedup lookup (ZADD NX for a single event, which is
-    // the insert as well; ZMSCORE plus one ZADD for several); then, if anything was applied, ZREMRANGEBYSCORE
-    // past the window, one HSET and two EXPIREs. An id stays a duplicate while its sequence number is within the
-    // window of the count at that event, exactly as if the window were trimmed after every event.
+    // Per group: one HMGET (count, last adaptation, history, and the group's ids' sequence numbers), then, if
+    // anything was applied, one HSET and one EXPIRE; once the window is full, the ring slots about to be reused
+    // are read (HGET / HMGET) and the ids leaving the window deleted (HDEL). A lone event (the common case:
+    // users' events interleave) takes a path with no Lua tables; several events of a user take the general one.
+    // Both evict the id of event n - window when applying event n, exactly as if the window were trimmed after
+    // every event.
     private const string ApplyScript = """
         local maxHistory = tonumber(ARGV[1])
         local ttl = tonumber(ARGV[2])
@@ -45,85 +47,126 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
         local window = tonumber(ARGV[5])
         local onboard = ARGV[6] == '1' and threshold > 1
         local historyBytes = maxHistory * 16
-        local out = {}
+        local function applied(n, r)
+          if n >= threshold and (r < 0 or n - r >= every) then return n, n * 8 + 5 end
+          if onboard and n == 1 then return r, n * 8 + 6 end
+          return r, n * 8 + 4
+        end
+        local function duplicate(seq, n, r)
+          if seq == r then return n * 8 + 1 end
+          if onboard and seq == 1 and n < threshold then return n * 8 + 2 end
+          return n * 8
+        end
+        local function history(entries, stored)
+          local h = entries .. (stored or '')
+          if #h > historyBytes then return string.sub(h, 1, historyBytes) end
+          return h
+        end
+        local out, o = {}, 0
         local a = 7
-        for u = 1, #KEYS, 2 do
-          local m, e = KEYS[u], KEYS[u + 1]
+        for u = 1, #KEYS do
+          local m = KEYS[u]
           local k = tonumber(ARGV[a])
           local base = a + 1
           local pa = base + 3 * k
-          local state = redis.call('HMGET', m, 'n', 'r', 'h')
-          local n = tonumber(state[1]) or 0
-          local r0 = tonumber(state[2]) or -1
-          local r, n0 = r0, n
-          local seen, added, fresh = {}, {}, {}
-          local g, ag, o, z
-          if k > 1 then
-            local ids = {}
-            for j = 0, k - 1 do ids[j + 1] = ARGV[base + 3 * j] end
-            local scores = redis.call('ZMSCORE', e, unpack(ids))
-            for j = 1, k do
-              if scores[j] then seen[ids[j]] = tonumber(scores[j]) end
-            end
-          end
-          for j = 0, k - 1 do
-            local at = base + 3 * j
-            local id = ARGV[at]
-            local seq
-            if k > 1 then
-              seq = seen[id]
-              if seq and seq <= n - window then seq = nil end
-            elseif redis.call('ZADD', e, 'NX', n + 1, id) == 0 then
-              seq = tonumber(redis.call('ZSCORE', e, id))
-            end
-            local withProfile = ARGV[at + 2] == '1'
-            if seq then
-              local due = 0
-              if seq == r then due = 1 elseif onboard and seq == 1 and n < threshold then due = 2 end
-              out[#out + 1] = n * 8 + due
+          if k == 1 then
+            local id = ARGV[base]
+            local idField = 'i' .. id
+            local state = redis.call('HMGET', m, 'n', 'r', 'h', idField)
+            local n = tonumber(state[1]) or 0
+            local r = tonumber(state[2]) or -1
+            o = o + 1
+            if state[4] then
+              out[o] = duplicate(tonumber(state[4]), n, r)
             else
               n = n + 1
-              if k > 1 then
-                seen[id] = n
-                added[#added + 1] = n
-                added[#added + 1] = id
+              r, out[o] = applied(n, r)
+              local slot = 'q' .. (n % window)
+              if n > window then
+                local evicted = redis.call('HGET', m, slot)
+                if evicted then redis.call('HDEL', m, 'i' .. evicted) end
               end
-              fresh[#fresh + 1] = ARGV[at + 1]
-              if withProfile then
-                if ARGV[pa] ~= '' then g = ARGV[pa] end
-                if ARGV[pa + 1] ~= '' then ag = ARGV[pa + 1] end
-                if ARGV[pa + 2] ~= '' then o = ARGV[pa + 2] end
-                if ARGV[pa + 3] ~= '' then z = ARGV[pa + 3] end
+              redis.call('HSET', m, 'n', n, 'r', r, 'h', history(ARGV[base + 1], state[3]), idField, n, slot, id)
+              if ARGV[base + 2] == '1' then
+                if ARGV[pa] ~= '' then redis.call('HSET', m, 'g', ARGV[pa]) end
+                if ARGV[pa + 1] ~= '' then redis.call('HSET', m, 'a', ARGV[pa + 1]) end
+                if ARGV[pa + 2] ~= '' then redis.call('HSET', m, 'o', ARGV[pa + 2]) end
+                if ARGV[pa + 3] ~= '' then redis.call('HSET', m, 'z', ARGV[pa + 3]) end
               end
-              local due = 0
-              if n >= threshold and (r < 0 or n - r >= every) then
-                r = n
-                due = 1
-              elseif onboard and n == 1 then
-                due = 2
-              end
-              out[#out + 1] = n * 8 + 4 + due
+              redis.call('EXPIRE', m, ttl)
             end
-            if withProfile then pa = pa + 4 end
+            if ARGV[base + 2] == '1' then pa = pa + 4 end
+          else
+            local read = {'n', 'r', 'h'}
+            for j = 0, k - 1 do read[4 + j] = 'i' .. ARGV[base + 3 * j] end
+            local state = redis.call('HMGET', m, unpack(read))
+            local n = tonumber(state[1]) or 0
+            local r = tonumber(state[2]) or -1
+            local n0 = n
+            local seen = {}
+            for j = 0, k - 1 do
+              if state[4 + j] then seen[ARGV[base + 3 * j]] = tonumber(state[4 + j]) end
+            end
+            local ring = {}
+            local first = math.max(n0 + 1, window + 1)
+            if n0 + k >= first then
+              local slots = {}
+              for s = first, n0 + k do slots[#slots + 1] = 'q' .. (s % window) end
+              local old = redis.call('HMGET', m, unpack(slots))
+              for s = first, n0 + k do
+                if old[s - first + 1] then ring[s % window] = old[s - first + 1] end
+              end
+            end
+            local set, del, fresh = {}, {}, {}
+            local profile = {}
+            for j = 0, k - 1 do
+              local at = base + 3 * j
+              local id = ARGV[at]
+              local seq = seen[id]
+              o = o + 1
+              if seq then
+                out[o] = duplicate(seq, n, r)
+              else
+                n = n + 1
+                r, out[o] = applied(n, r)
+                local slot = n % window
+                local evicted = ring[slot]
+                if evicted then
+                  seen[evicted] = nil
+                  set['i' .. evicted] = nil
+                  del['i' .. evicted] = true
+                end
+                ring[slot] = id
+                seen[id] = n
+                set['i' .. id] = n
+                del['i' .. id] = nil
+                set['q' .. slot] = id
+                fresh[#fresh + 1] = ARGV[at + 1]
+                if ARGV[at + 2] == '1' then
+                  if ARGV[pa] ~= '' then set['g'] = ARGV[pa] end
+                  if ARGV[pa + 1] ~= '' then set['a'] = ARGV[pa + 1] end
+                  if ARGV[pa + 2] ~= '' then set['o'] = ARGV[pa + 2] end
+                  if ARGV[pa + 3] ~= '' then set['z'] = ARGV[pa + 3] end
+                end
+              end
+              if ARGV[at + 2] == '1' then pa = pa + 4 end
+            end
+            if n > n0 then
+              local newest = {}
+              for j = #fresh, 1, -1 do newest[#newest + 1] = fresh[j] end
+              local fields = {'n', n, 'r', r, 'h', history(table.concat(newest), state[3])}
+              for f, v in pairs(set) do
+                fields[#fields + 1] = f
+                fields[#fields + 1] = v
+              end
+              redis.call('HSET', m, unpack(fields))
+              local gone = {}
+              for f in pairs(del) do gone[#gone + 1] = f end
+              if #gone > 0 then redis.call('HDEL', m, unpack(gone)) end
+              redis.call('EXPIRE', m, ttl)
+            end
           end
           a = pa
-          if n > n0 then
-            if #added > 0 then redis.call('ZADD', e, unpack(added)) end
-            if n > window then redis.call('ZREMRANGEBYSCORE', e, '-inf', n - window) end
-            local newest = {}
-            for j = #fresh, 1, -1 do newest[#newest + 1] = fresh[j] end
-            local h = table.concat(newest) .. (state[3] or '')
-            if #h > historyBytes then h = string.sub(h, 1, historyBytes) end
-            local fields = {'n', n, 'h', h}
-            if r ~= r0 then fields[#fields + 1] = 'r'; fields[#fields + 1] = r end
-            if g then fields[#fields + 1] = 'g'; fields[#fields + 1] = g end
-            if ag then fields[#fields + 1] = 'a'; fields[#fields + 1] = ag end
-            if o then fields[#fields + 1] = 'o'; fields[#fields + 1] = o end
-            if z then fields[#fields + 1] = 'z'; fields[#fields + 1] = z end
-            redis.call('HSET', m, unpack(fields))
-            redis.call('EXPIRE', m, ttl)
-            redis.call('EXPIRE', e, ttl)
-          end
         end
         return out
         """;
@@ -189,12 +232,10 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
 
     private RedisKey[] Keys(IReadOnlyList<Interaction> interactions, List<List<int>> chunk)
     {
-        var keys = new RedisKey[2 * chunk.Count];
+        var keys = new RedisKey[chunk.Count];
         for (int g = 0; g < chunk.Count; g++)
         {
-            string user = interactions[chunk[g][0]].UserId;
-            keys[2 * g] = SessionLayout.Meta(prefix, user);
-            keys[(2 * g) + 1] = SessionLayout.EventIds(prefix, user);
+            keys[g] = SessionLayout.Meta(prefix, interactions[chunk[g][0]].UserId);
         }
 
         return keys;

@@ -6,20 +6,21 @@ namespace Streaming.Shared.Sessions;
 
 /// <summary>
 /// The Redis layout of a session, shared by every reader and writer (<see cref="RedisSessionStore"/>,
-/// <see cref="RedisPipelinedSessionStore"/>, <see cref="SessionScanner"/>). A user has two keys sharing the hash
-/// tag <c>{user}</c> (one cluster slot):
+/// <see cref="RedisPipelinedSessionStore"/>, <see cref="SessionScanner"/>): one hash per user,
+/// <c>{prefix}:{user}:m</c> (the hash tag keeps a user's session in one cluster slot), with the fields
 /// <list type="bullet">
-/// <item><c>{prefix}:{user}:m</c>, a hash: <c>n</c> interactions so far, <c>r</c> the count at the last
-/// adaptation, <c>g a o z</c> the latest profile fields, and <c>h</c> the recent interactions, newest first, as
-/// one string of fixed-size entries (<see cref="EntryBytes"/> each: item int32, rating float32, event time
-/// int64 milliseconds, little-endian), cut to the history bound;</item>
-/// <item><c>{prefix}:{user}:e</c>, a sorted set of the last event ids scored by their sequence number (1 for the
-/// user's first event), which makes applying an event idempotent: an id is a duplicate while its sequence
-/// number is within the dedup window of the count.</item>
+/// <item><c>n</c> interactions so far, <c>r</c> the count at the last adaptation (-1: none yet), <c>g a o z</c>
+/// the latest profile fields;</item>
+/// <item><c>h</c> the recent interactions, newest first, as one string of fixed-size entries
+/// (<see cref="EntryBytes"/> each: item int32, rating float32, event time int64 milliseconds, little-endian),
+/// cut to the history bound;</item>
+/// <item>the dedup window: <c>i{event id}</c> the event's sequence number (1 for the user's first event) for
+/// the last <c>DedupWindow</c> events, and the ring <c>q{sequence mod window}</c> the id of each, which says
+/// whose <c>i</c> field to delete when its slot is reused. An id is a duplicate while its field exists.</item>
 /// </list>
-/// History and counters in one hash make a session one read (<c>HMGET</c>) and one write (<c>HSET</c>) whatever
-/// the number of events applied; the event ids stay in a sorted set because membership and trimming the oldest
-/// must not cost the size of the window per event.
+/// One key makes a session one read (<c>HMGET</c>, the dedup lookups included), one write (<c>HSET</c>) and
+/// one <c>EXPIRE</c>, whatever the number of events applied; a young session (fewer than about 60 events) is
+/// a small listpack-encoded hash.
 /// </summary>
 internal static class SessionLayout
 {
@@ -42,7 +43,11 @@ internal static class SessionLayout
 
     public static RedisKey Meta(string prefix, string userId) => $"{prefix}:{{{userId}}}:m";
 
-    public static RedisKey EventIds(string prefix, string userId) => $"{prefix}:{{{userId}}}:e";
+    /// <summary>The field holding an event id's sequence number while it is in the dedup window.</summary>
+    public static RedisValue IdField(string eventId) => "i" + eventId;
+
+    /// <summary>The ring field holding the id of event <paramref name="sequence"/>.</summary>
+    public static RedisValue SlotField(long sequence, int window) => "q" + (sequence % window).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>One history entry.</summary>
     public static byte[] Encode(Interaction e)
