@@ -189,6 +189,28 @@ public sealed class SessionStoreTests(RedisServerFixture redis) : IClassFixture<
         Assert.Equal((true, 23L), (leftNow[0].Applied, leftNow[0].Interactions));
     }
 
+    [Theory]
+    [InlineData("redis", 1)]
+    [InlineData("redis", 7)]
+    [InlineData("pipelined", 1)]
+    [InlineData("pipelined", 7)]
+    public async Task Apply_ManyEvents_KeepsAtMostTwiceTheWindowOfEventIds(string store, int perCall)
+    {
+        var sessions = Store(store, out string user, window: 16);
+        var events = Enumerable.Range(1, 100).Select(i => Event(user, $"e{i}", item: i)).ToList();
+        foreach (var call in events.Chunk(perCall))
+        {
+            await sessions.ApplyAsync(call);
+        }
+
+        var fields = await redis.Require().GetDatabase().HashKeysAsync($"{Prefix(user)}:{{{user}}}:m");
+        var ids = fields.Select(f => f.ToString()).Where(f => f.StartsWith('i')).ToList();
+
+        Assert.InRange(ids.Count, 16, 32);
+        Assert.Contains("ie100", ids);
+        Assert.DoesNotContain("ie1", ids);
+    }
+
     [Fact]
     public async Task Apply_RandomBatchesWithRedeliveries_AllStoresAgreeEventByEvent()
     {

@@ -7,8 +7,8 @@ namespace Streaming.Shared.Sessions;
 /// The same sessions (<see cref="SessionLayout"/>) and the same semantics as <see cref="RedisSessionStore"/>,
 /// with plain pipelined commands instead of a script: the simple alternative that <c>streaming bench ingest</c>
 /// measures next to the script, so the choice of the script rests on a number. Every user's state and the
-/// batch's ids' sequence numbers are read in one pipelined round (<c>HMGET</c>; a second one for the ring slots
-/// of sessions whose dedup window is full), the outcome is decided here, and each user who gained an event is
+/// batch's ids' sequence numbers are read in one pipelined round (<c>HMGET</c>; an <c>HGETALL</c> as well for a
+/// session whose window is swept), the outcome is decided here, and each user who gained an event is
 /// written in one optimistic transaction (WATCH on the count through a StackExchange.Redis condition, then
 /// MULTI/EXEC), so the write is all or nothing and a concurrent writer (a consumer that lost its partition but
 /// not yet its batch) makes it fail and be redone from a fresh read instead of double-applying. Thread-safe.
@@ -34,33 +34,16 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
                 reads[g] = db.HashGetAsync(Key(interactions, pending[g]), fields);
             }
 
-            // Sessions whose window is full: the ids in the ring slots the new events may reuse.
-            var states = new RedisValue[pending.Count][];
-            var rings = new Task<RedisValue[]>?[pending.Count];
+            var writes = new List<(List<int> Group, Task<bool?> Committed)>();
             for (int g = 0; g < pending.Count; g++)
             {
-                states[g] = await reads[g].ConfigureAwait(false);
-                long n0 = Count(states[g]);
-                if (n0 + pending[g].Count > options.DedupWindow)
-                {
-                    rings[g] = db.HashGetAsync(Key(interactions, pending[g]), [.. RingSequences(n0, pending[g].Count).Select(s => SessionLayout.SlotField(s, options.DedupWindow))]);
-                }
-            }
-
-            var writes = new List<(List<int> Group, Task<bool> Committed)>();
-            for (int g = 0; g < pending.Count; g++)
-            {
-                var ring = rings[g] is { } read ? await read.ConfigureAwait(false) : [];
-                if (Write(db, interactions, pending[g], states[g], ring, results) is { } committed)
-                {
-                    writes.Add((pending[g], committed));
-                }
+                writes.Add((pending[g], WriteAsync(db, interactions, pending[g], await reads[g].ConfigureAwait(false), results)));
             }
 
             var retry = new List<List<int>>();
             foreach (var (group, committed) in writes)
             {
-                if (!await committed.ConfigureAwait(false))
+                if (await committed.ConfigureAwait(false) == false)
                 {
                     retry.Add(group);   // another writer changed the session since it was read: decide again
                 }
@@ -77,23 +60,16 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
 
     private RedisKey Key(IReadOnlyList<Interaction> interactions, List<int> group) => SessionLayout.Meta(prefix, interactions[group[0]].UserId);
 
-    private static long Count(RedisValue[] state) => state[0].IsNull ? 0 : (long)state[0];
-
-    // The sequence numbers whose ring slots k new events after n0 may reuse (those past the first window).
-    private IEnumerable<long> RingSequences(long n0, int k)
-    {
-        for (long s = Math.Max(n0 + 1, options.DedupWindow + 1); s <= n0 + k; s++)
-        {
-            yield return s;
-        }
-    }
-
-    /// <summary>Decides one user's events from the state read; returns the commit of its transaction, or null when nothing is written.</summary>
-    private Task<bool>? Write(IDatabase db, IReadOnlyList<Interaction> interactions, List<int> group, RedisValue[] state, RedisValue[] ringRead, ApplyResult[] results)
+    /// <summary>
+    /// Decides one user's events from the state read and writes them in one transaction: whether it committed,
+    /// or null when there was nothing to write. Runs synchronously up to the commit except when the window is
+    /// swept (every window events), which reads the session's fields first.
+    /// </summary>
+    private async Task<bool?> WriteAsync(IDatabase db, IReadOnlyList<Interaction> interactions, List<int> group, RedisValue[] state, ApplyResult[] results)
     {
         bool onboard = options.Onboarding && options.AdaptThreshold > 1;
         int window = options.DedupWindow;
-        long n0 = Count(state), r = state[1].IsNull ? -1 : (long)state[1];
+        long n0 = state[0].IsNull ? 0 : (long)state[0], r = state[1].IsNull ? -1 : (long)state[1];
         long n = n0;
         var seen = new Dictionary<string, long>(StringComparer.Ordinal);
         for (int j = 0; j < group.Count; j++)
@@ -104,23 +80,12 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
             }
         }
 
-        var ring = new Dictionary<long, string>();
-        long first = Math.Max(n0 + 1, window + 1);
-        for (int j = 0; j < ringRead.Length; j++)
-        {
-            if (!ringRead[j].IsNull)
-            {
-                ring[(first + j) % window] = ringRead[j].ToString();
-            }
-        }
-
-        // Field name -> value to set, or null to delete; the last change of a field wins.
-        var changes = new Dictionary<RedisValue, RedisValue?>();
+        var changes = new Dictionary<RedisValue, RedisValue>();
         var fresh = new List<byte[]>();
         foreach (int i in group)
         {
             var e = interactions[i];
-            if (seen.TryGetValue(e.EventId, out long seq))
+            if (seen.TryGetValue(e.EventId, out long seq) && seq > n - window)
             {
                 bool adapt = seq == r;
                 results[i] = new ApplyResult(false, n, adapt, !adapt && onboard && seq == 1 && n < options.AdaptThreshold);
@@ -128,17 +93,8 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
             }
 
             n++;
-            long slot = n % window;
-            if (ring.TryGetValue(slot, out string? evicted))
-            {
-                seen.Remove(evicted);   // the id of event n - window leaves the window
-                changes[SessionLayout.IdField(evicted)] = null;
-            }
-
-            ring[slot] = e.EventId;
             seen[e.EventId] = n;
             changes[SessionLayout.IdField(e.EventId)] = n;
-            changes[SessionLayout.SlotField(n, window)] = e.EventId;
             fresh.Add(SessionLayout.Encode(e));
             if (e.Profile is { } p)
             {
@@ -165,20 +121,26 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
         }
 
         var key = Key(interactions, group);
-        var set = new List<HashEntry> { new(SessionLayout.Count, n), new(SessionLayout.AdaptedAt, r), new(SessionLayout.History, History(fresh, state[2])) };
-        set.AddRange(changes.Where(c => c.Value is not null).Select(c => new HashEntry(c.Key, c.Value!.Value)));
-        var deleted = changes.Where(c => c.Value is null).Select(c => c.Key).ToArray();
+        RedisValue[] stale = [];
+        if (SessionLayout.Sweeps(n0, n, window))
+        {
+            // The ids that left the window, as stored (this batch's own are all newer); the transaction's
+            // condition on the count makes this read part of what it checks.
+            stale = [.. (await db.HashGetAllAsync(key).ConfigureAwait(false))
+                .Where(f => SessionLayout.IsIdField(f.Name) && !changes.ContainsKey(f.Name) && (long)f.Value <= n - window)
+                .Select(f => f.Name)];
+        }
 
         var transaction = db.CreateTransaction();
         transaction.AddCondition(n0 == 0 ? Condition.HashNotExists(key, SessionLayout.Count) : Condition.HashEqual(key, SessionLayout.Count, n0));
-        _ = transaction.HashSetAsync(key, [.. set]);
-        if (deleted.Length > 0)
+        _ = transaction.HashSetAsync(key, [new(SessionLayout.Count, n), new(SessionLayout.AdaptedAt, r), new(SessionLayout.History, History(fresh, state[2])), .. changes.Select(c => new HashEntry(c.Key, c.Value))]);
+        if (stale.Length > 0)
         {
-            _ = transaction.HashDeleteAsync(key, deleted);
+            _ = transaction.HashDeleteAsync(key, stale);
         }
 
         _ = transaction.KeyExpireAsync(key, TimeSpan.FromSeconds(options.TtlSeconds));
-        return transaction.ExecuteAsync();
+        return await transaction.ExecuteAsync().ConfigureAwait(false);
     }
 
     /// <summary>The new entries (newest first) before the stored history, cut to the bound.</summary>
@@ -201,7 +163,7 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
         return history;
     }
 
-    private static void SetIfPresent(Dictionary<RedisValue, RedisValue?> changes, RedisValue field, string? value)
+    private static void SetIfPresent(Dictionary<RedisValue, RedisValue> changes, RedisValue field, string? value)
     {
         if (!string.IsNullOrEmpty(value))
         {

@@ -34,11 +34,11 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
     // applying the event and publishing its request loses nothing.
     //
     // Per group: one HMGET (count, last adaptation, history, and the group's ids' sequence numbers), then, if
-    // anything was applied, one HSET and one EXPIRE; once the window is full, the ring slots about to be reused
-    // are read (HGET / HMGET) and the ids leaving the window deleted (HDEL). A lone event (the common case:
-    // users' events interleave) takes a path with no Lua tables; several events of a user take the general one.
-    // Both evict the id of event n - window when applying event n, exactly as if the window were trimmed after
-    // every event.
+    // anything was applied, one HSET and one EXPIRE. An id is a duplicate while its sequence number is within
+    // the window of the count (exactly as if the window were trimmed after every event); the fields of ids
+    // that left it are deleted every window events (one HGETALL, one HDEL per 1,000), so a session holds at
+    // most twice the window. A lone event (the common case: users' events interleave) takes a path with no Lua
+    // tables; several events of a user take the general one.
     private const string ApplyScript = """
         local maxHistory = tonumber(ARGV[1])
         local ttl = tonumber(ARGV[2])
@@ -62,6 +62,22 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
           if #h > historyBytes then return string.sub(h, 1, historyBytes) end
           return h
         end
+        -- Every window events, the ids that left the window are deleted (they count as new already).
+        local function sweep(m, n0, n)
+          if math.floor(n0 / window) == math.floor(n / window) or n <= window then return end
+          local all = redis.call('HGETALL', m)
+          local gone = {}
+          for j = 1, #all, 2 do
+            if string.sub(all[j], 1, 1) == 'i' and tonumber(all[j + 1]) <= n - window then
+              gone[#gone + 1] = all[j]
+              if #gone == 1000 then
+                redis.call('HDEL', m, unpack(gone))
+                gone = {}
+              end
+            end
+          end
+          if #gone > 0 then redis.call('HDEL', m, unpack(gone)) end
+        end
         local out, o = {}, 0
         local a = 7
         for u = 1, #KEYS do
@@ -75,24 +91,21 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
             local state = redis.call('HMGET', m, 'n', 'r', 'h', idField)
             local n = tonumber(state[1]) or 0
             local r = tonumber(state[2]) or -1
+            local seq = tonumber(state[4])
             o = o + 1
-            if state[4] then
-              out[o] = duplicate(tonumber(state[4]), n, r)
+            if seq and seq > n - window then
+              out[o] = duplicate(seq, n, r)
             else
               n = n + 1
               r, out[o] = applied(n, r)
-              local slot = 'q' .. (n % window)
-              if n > window then
-                local evicted = redis.call('HGET', m, slot)
-                if evicted then redis.call('HDEL', m, 'i' .. evicted) end
-              end
-              redis.call('HSET', m, 'n', n, 'r', r, 'h', history(ARGV[base + 1], state[3]), idField, n, slot, id)
+              redis.call('HSET', m, 'n', n, 'r', r, 'h', history(ARGV[base + 1], state[3]), idField, n)
               if ARGV[base + 2] == '1' then
                 if ARGV[pa] ~= '' then redis.call('HSET', m, 'g', ARGV[pa]) end
                 if ARGV[pa + 1] ~= '' then redis.call('HSET', m, 'a', ARGV[pa + 1]) end
                 if ARGV[pa + 2] ~= '' then redis.call('HSET', m, 'o', ARGV[pa + 2]) end
                 if ARGV[pa + 3] ~= '' then redis.call('HSET', m, 'z', ARGV[pa + 3]) end
               end
+              sweep(m, n - 1, n)
               redis.call('EXPIRE', m, ttl)
             end
             if ARGV[base + 2] == '1' then pa = pa + 4 end
@@ -107,40 +120,19 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
             for j = 0, k - 1 do
               if state[4 + j] then seen[ARGV[base + 3 * j]] = tonumber(state[4 + j]) end
             end
-            local ring = {}
-            local first = math.max(n0 + 1, window + 1)
-            if n0 + k >= first then
-              local slots = {}
-              for s = first, n0 + k do slots[#slots + 1] = 'q' .. (s % window) end
-              local old = redis.call('HMGET', m, unpack(slots))
-              for s = first, n0 + k do
-                if old[s - first + 1] then ring[s % window] = old[s - first + 1] end
-              end
-            end
-            local set, del, fresh = {}, {}, {}
-            local profile = {}
+            local set, fresh = {}, {}
             for j = 0, k - 1 do
               local at = base + 3 * j
               local id = ARGV[at]
               local seq = seen[id]
               o = o + 1
-              if seq then
+              if seq and seq > n - window then
                 out[o] = duplicate(seq, n, r)
               else
                 n = n + 1
                 r, out[o] = applied(n, r)
-                local slot = n % window
-                local evicted = ring[slot]
-                if evicted then
-                  seen[evicted] = nil
-                  set['i' .. evicted] = nil
-                  del['i' .. evicted] = true
-                end
-                ring[slot] = id
                 seen[id] = n
                 set['i' .. id] = n
-                del['i' .. id] = nil
-                set['q' .. slot] = id
                 fresh[#fresh + 1] = ARGV[at + 1]
                 if ARGV[at + 2] == '1' then
                   if ARGV[pa] ~= '' then set['g'] = ARGV[pa] end
@@ -160,9 +152,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
                 fields[#fields + 1] = v
               end
               redis.call('HSET', m, unpack(fields))
-              local gone = {}
-              for f in pairs(del) do gone[#gone + 1] = f end
-              if #gone > 0 then redis.call('HDEL', m, unpack(gone)) end
+              sweep(m, n0, n)
               redis.call('EXPIRE', m, ttl)
             end
           end

@@ -14,13 +14,13 @@ namespace Streaming.Shared.Sessions;
 /// <item><c>h</c> the recent interactions, newest first, as one string of fixed-size entries
 /// (<see cref="EntryBytes"/> each: item int32, rating float32, event time int64 milliseconds, little-endian),
 /// cut to the history bound;</item>
-/// <item>the dedup window: <c>i{event id}</c> the event's sequence number (1 for the user's first event) for
-/// the last <c>DedupWindow</c> events, and the ring <c>q{sequence mod window}</c> the id of each, which says
-/// whose <c>i</c> field to delete when its slot is reused. An id is a duplicate while its field exists.</item>
+/// <item>the dedup window: <c>i{event id}</c> the event's sequence number (1 for the user's first event). An id
+/// is a duplicate while its sequence number is within <c>DedupWindow</c> of the count; the fields of ids that
+/// left the window are deleted each time the count passes a multiple of the window, so at most twice the
+/// window are kept.</item>
 /// </list>
 /// One key makes a session one read (<c>HMGET</c>, the dedup lookups included), one write (<c>HSET</c>) and
-/// one <c>EXPIRE</c>, whatever the number of events applied; a young session (fewer than about 60 events) is
-/// a small listpack-encoded hash.
+/// one <c>EXPIRE</c>, whatever the number of events applied.
 /// </summary>
 internal static class SessionLayout
 {
@@ -46,8 +46,11 @@ internal static class SessionLayout
     /// <summary>The field holding an event id's sequence number while it is in the dedup window.</summary>
     public static RedisValue IdField(string eventId) => "i" + eventId;
 
-    /// <summary>The ring field holding the id of event <paramref name="sequence"/>.</summary>
-    public static RedisValue SlotField(long sequence, int window) => "q" + (sequence % window).ToString(System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>Whether an <c>HGETALL</c> field is a dedup window entry.</summary>
+    public static bool IsIdField(RedisValue field) => ((ReadOnlyMemory<byte>)field).Span.StartsWith("i"u8);
+
+    /// <summary>Whether going from <paramref name="before"/> to <paramref name="after"/> events passes a multiple of the window: the ids that left it are deleted then.</summary>
+    public static bool Sweeps(long before, long after, int window) => after > window && before / window != after / window;
 
     /// <summary>One history entry.</summary>
     public static byte[] Encode(Interaction e)
