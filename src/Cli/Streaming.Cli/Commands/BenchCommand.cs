@@ -22,7 +22,7 @@ internal static class BenchCommand
         var events = new Option<int>("--events") { Description = "Interaction events in the backlog.", DefaultValueFactory = _ => 100_000 };
         var users = new Option<int>("--users") { Description = "Distinct users they belong to.", DefaultValueFactory = _ => 10_000 };
         var json = Commands.CommonOptions.Json();
-        var command = new Command("ingest", "Ingest's sustained events/s (idempotency on) next to the raw consume rate and the raw pipelined Redis rate, same run.")
+        var command = new Command("ingest", "Ingest's sustained events/s (idempotency on) next to the raw consume rate and the raw pipelined Redis rate, and the session writes alone through the Lua script and through plain pipelined commands, same run.")
         {
             events, users, json,
         };
