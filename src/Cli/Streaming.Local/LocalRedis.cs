@@ -14,11 +14,13 @@ public sealed class LocalRedis : IAsyncDisposable
 {
     private readonly string executable;
     private readonly string directory;
+    private readonly bool cluster;
     private Process? server;
 
-    private LocalRedis(string executable)
+    private LocalRedis(string executable, bool cluster)
     {
         this.executable = executable;
+        this.cluster = cluster;
         directory = Directory.CreateTempSubdirectory("streaming-redis-").FullName;
         Port = FreePort();
     }
@@ -30,20 +32,30 @@ public sealed class LocalRedis : IAsyncDisposable
 
     public IConnectionMultiplexer Connection { get; private set; } = null!;
 
-    /// <summary>Starts a server and connects to it; null, with the reason, where none can be started.</summary>
-    public static async Task<(LocalRedis? Redis, string? Unavailable)> TryStartAsync()
+    /// <summary>
+    /// Starts a server and connects to it; null, with the reason, where none can be started. With
+    /// <paramref name="cluster"/>, the server is a one-node Redis Cluster owning every slot: commands are
+    /// checked as on a real cluster (a script's keys must share a slot), which a single node does not do.
+    /// </summary>
+    public static async Task<(LocalRedis? Redis, string? Unavailable)> TryStartAsync(bool cluster = false)
     {
         if (FindOnPath("redis-server") is not { } executable)
         {
             return (null, "redis-server is not on PATH");
         }
 
-        var redis = new LocalRedis(executable);
+        var redis = new LocalRedis(executable, cluster);
         redis.StartServer();
         for (int attempt = 0; attempt < 100; attempt++)
         {
             try
             {
+                if (cluster && !await OwnEverySlotAsync(redis.Configuration).ConfigureAwait(false))
+                {
+                    await redis.DisposeAsync().ConfigureAwait(false);
+                    return (null, "the one-node cluster did not reach cluster_state:ok within 5 s");
+                }
+
                 redis.Connection = await ConnectionMultiplexer.ConnectAsync($"{redis.Configuration},abortConnect=true,connectTimeout=500").ConfigureAwait(false);
                 return (redis, null);
             }
@@ -89,12 +101,45 @@ public sealed class LocalRedis : IAsyncDisposable
         Directory.Delete(directory, recursive: true);
     }
 
+    // A new cluster node owns no slots: give it all of them and wait until the cluster says it is up.
+    private static async Task<bool> OwnEverySlotAsync(string configuration)
+    {
+        await using var admin = await ConnectionMultiplexer.ConnectAsync($"{configuration},abortConnect=true,connectTimeout=500,allowAdmin=true").ConfigureAwait(false);
+        var server = admin.GetServer(configuration);
+        string info = (string)(await server.ExecuteAsync("CLUSTER", "INFO").ConfigureAwait(false))!;
+        if (!info.Contains("cluster_slots_assigned:16384", StringComparison.Ordinal))
+        {
+            await server.ExecuteAsync("CLUSTER", "ADDSLOTSRANGE", 0, 16383).ConfigureAwait(false);
+        }
+
+        for (int attempt = 0; attempt < 100; attempt++)
+        {
+            info = (string)(await server.ExecuteAsync("CLUSTER", "INFO").ConfigureAwait(false))!;
+            if (info.Contains("cluster_state:ok", StringComparison.Ordinal))
+            {
+                return true;
+            }
+
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+
+        return false;
+    }
+
     private void StartServer()
     {
         var start = new ProcessStartInfo(executable) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[] { "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", directory, "--save", "", "--appendonly", "no", "--protected-mode", "yes" })
         {
             start.ArgumentList.Add(arg);
+        }
+
+        if (cluster)
+        {
+            foreach (var arg in new[] { "--cluster-enabled", "yes", "--cluster-config-file", Path.Combine(directory, "nodes.conf"), "--cluster-announce-ip", "127.0.0.1" })
+            {
+                start.ArgumentList.Add(arg);
+            }
         }
 
         server = Process.Start(start)!;

@@ -7,6 +7,7 @@ using Streaming.Local;
 using Streaming.Ingest;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Data;
+using Streaming.Shared.Sessions;
 
 namespace Streaming.Cli.Benchmarks;
 
@@ -15,13 +16,40 @@ namespace Streaming.Cli.Benchmarks;
 /// with the threshold policy, adapt-requests, offsets stored after each durable batch) on a backlog of
 /// interaction events, next to two baselines measured in the same run on the same broker and Redis: the raw
 /// consume rate of the same topic (no processing) and the raw pipelined Redis rate of the smallest write an
-/// event needs (one LPUSH, pipelined in batches of the same size).
+/// event needs (one LPUSH, pipelined in batches of the same size). Between them, the session writes alone
+/// (the same events, in Ingest's batches, no Kafka) through both designs with the same semantics: the Lua
+/// script Ingest uses (<see cref="RedisSessionStore"/>) and plain pipelined commands with optimistic
+/// transactions (<see cref="RedisPipelinedSessionStore"/>), each with the Redis commands and Redis CPU it cost
+/// per event (from <c>INFO commandstats</c> and <c>INFO cpu</c>).
 /// </summary>
 internal static class IngestBenchmark
 {
-    public sealed record Settings(int Events, int Users);
+    public sealed record Settings(int Events, int Users, int BatchWaitMs);
 
-    public sealed record Result(int Events, int Users, string SessionStore, double RawConsumePerSecond, double RawRedisPerSecond, double IngestPerSecond, double RatioToLowerRaw);
+    public sealed record Result(
+        int Events,
+        int Users,
+        int BatchWaitMs,
+        string SessionStore,
+        double RawConsumePerSecond,
+        double RawRedisPerSecond,
+        Rate RawRedis,
+        Rate LuaScript,
+        Rate PipelinedCommands,
+        IReadOnlyList<Round> Rounds,
+        double IngestPerSecond,
+        double RatioToLowerRaw);
+
+    /// <summary>One round of the Redis-side runs (the figures above are the medians of the rounds).</summary>
+    public sealed record Round(Rate RawRedis, Rate LuaScript, Rate PipelinedCommands);
+
+    /// <summary>One Redis-side run: events/s, Redis commands per event (inside scripts too), Redis CPU microseconds per event.</summary>
+    public sealed record Rate(double EventsPerSecond, double CommandsPerEvent, double RedisMicrosecondsPerEvent);
+
+    // Ingest's batch bound (its default): the session-only runs apply batches of this size.
+    private static readonly int IngestBatch = new IngestOptions().MaxBatchSize;
+
+    private const int Rounds = 3;
 
     public static async Task<Result> RunAsync(Settings s, CancellationToken cancellationToken)
     {
@@ -37,11 +65,44 @@ internal static class IngestBenchmark
 
         double consume = RawConsume(pipeline.Kafka.BootstrapServers, pipeline.Topics.InteractionsTopic, s.Events);
         AnsiConsole.MarkupLineInterpolated($"  raw consume (same topic, no processing): {consume:N0} events/s");
-        double writes = await RawRedisAsync(redis.Connection, s);
-        AnsiConsole.MarkupLineInterpolated($"  raw pipelined Redis (one LPUSH per event, batches of 5,000): {writes:N0} writes/s");
+        // The Redis-side runs take turns, three rounds, each figure the median of its three: on a shared
+        // machine a neighbour's burst then moves one run of each, not all runs of one.
+        var interactions = Interactions(s, items);
+        await using var admin = await ConnectionMultiplexer.ConnectAsync($"{redis.Configuration},allowAdmin=true");
+        var server = admin.GetServers().Single();
+        var options = new SessionStoreOptions();
+        var rounds = new List<Round>();
+        for (int round = 0; round < Rounds; round++)
+        {
+            var raw = await MeasureAsync(server, s.Events, () => RawRedisAsync(redis.Connection, s, round));
+            var script = new RedisSessionStore(redis.Connection, options, $"bench-lua{round}");
+            var lua = await MeasureAsync(server, s.Events, () => ApplyInBatchesAsync(script, interactions));
+            var commands = new RedisPipelinedSessionStore(redis.Connection, options, $"bench-plain{round}");
+            var plain = await MeasureAsync(server, s.Events, () => ApplyInBatchesAsync(commands, interactions));
+            rounds.Add(new Round(raw, lua, plain));
+        }
+
+        // Not timed: Ingest's run starts on a keyspace like the one it would find without this bench.
+        var db = redis.Connection.GetDatabase();
+        await Task.WhenAll(Enumerable.Range(0, Rounds).SelectMany(round => Enumerable.Range(0, s.Users).SelectMany(u => new[]
+        {
+            db.KeyDeleteAsync($"raw{round}:{{bench-{u}}}:h"),
+            db.KeyDeleteAsync($"bench-lua{round}:{{bench-{u}}}:m"),
+            db.KeyDeleteAsync($"bench-plain{round}:{{bench-{u}}}:m"),
+        })));
+
+        var rawRedis = Median(rounds.Select(r => r.RawRedis));
+        var luaRate = Median(rounds.Select(r => r.LuaScript));
+        var plainRate = Median(rounds.Select(r => r.PipelinedCommands));
+        double writes = rawRedis.EventsPerSecond;
+        AnsiConsole.MarkupLineInterpolated($"  raw pipelined Redis (one LPUSH per event, batches of 5,000): {writes:N0} writes/s, {rawRedis.RedisMicrosecondsPerEvent:F1} µs of Redis CPU per write");
+        AnsiConsole.MarkupLineInterpolated($"  sessions only, Lua script (one call per chunk, grouped per user): {luaRate.EventsPerSecond:N0} events/s, {luaRate.CommandsPerEvent:F1} commands and {luaRate.RedisMicrosecondsPerEvent:F1} µs of Redis CPU per event");
+        AnsiConsole.MarkupLineInterpolated($"  sessions only, plain pipelined commands (HMGET, then WATCH/MULTI/EXEC per user): {plainRate.EventsPerSecond:N0} events/s, {plainRate.CommandsPerEvent:F1} commands and {plainRate.RedisMicrosecondsPerEvent:F1} µs of Redis CPU per event");
 
         var watch = Stopwatch.StartNew();
-        await pipeline.StartIngestAsync(new EmbeddedPipelineOptions(ModelPath: "", Catalogue: "synthetic"));
+        // Ingest's own batching default unless told (the embedded pipeline waits 1 ms, for the demo's latency).
+        var settings = new Dictionary<string, string?> { ["Ingest:MaxBatchWaitMs"] = s.BatchWaitMs.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        await pipeline.StartIngestAsync(new EmbeddedPipelineOptions(ModelPath: "", Catalogue: "synthetic", Settings: settings));
         double startup = watch.Elapsed.TotalSeconds;
         double before = Applied();
         var first = Stopwatch.StartNew();
@@ -63,17 +124,72 @@ internal static class IngestBenchmark
         }
 
         double ingest = s.Events / first.Elapsed.TotalSeconds;
-        AnsiConsole.MarkupLineInterpolated($"  Ingest (validate, dedup, sessions, threshold policy, adapt-requests, offsets): {ingest:N0} events/s (start-up {startup:F1} s not counted)");
-        var result = new Result(s.Events, s.Users, "redis", consume, writes, ingest, ingest / Math.Min(consume, writes));
+        AnsiConsole.MarkupLineInterpolated($"  Ingest (validate, dedup, sessions, threshold policy, adapt-requests, offsets; batches wait up to {s.BatchWaitMs} ms): {ingest:N0} events/s (start-up {startup:F1} s not counted)");
+        var result = new Result(s.Events, s.Users, s.BatchWaitMs, "redis", consume, writes, rawRedis, luaRate, plainRate, rounds, ingest, ingest / Math.Min(consume, writes));
         var table = new Table().AddColumns("", "events/s", "ratio");
         table.AddRow("raw consume", $"{consume:N0}", "");
-        table.AddRow("raw pipelined Redis", $"{writes:N0}", "");
+        table.AddRow("raw pipelined Redis", $"{writes:N0}", $"{rawRedis.CommandsPerEvent:F1} commands, {rawRedis.RedisMicrosecondsPerEvent:F1} µs Redis CPU / event");
+        table.AddRow("sessions only: plain pipelined commands", $"{plainRate.EventsPerSecond:N0}", $"{plainRate.CommandsPerEvent:F1} commands, {plainRate.RedisMicrosecondsPerEvent:F1} µs Redis CPU / event");
+        table.AddRow("sessions only: Lua script (Ingest's)", $"{luaRate.EventsPerSecond:N0}", $"{luaRate.CommandsPerEvent:F1} commands, {luaRate.RedisMicrosecondsPerEvent:F1} µs Redis CPU / event");
         table.AddRow("[bold]Ingest[/]", $"[bold]{ingest:N0}[/]", $"{result.RatioToLowerRaw:F2} of the lower raw rate");
         AnsiConsole.Write(table);
         return result;
     }
 
     private static double Applied() => IngestMetrics.Events.WithLabels("applied").Value;
+
+    // The published events as Ingest's validator makes them (same ids, users, items and times).
+    private static List<Interaction> Interactions(Settings s, int[] items)
+    {
+        var start = DateTimeOffset.UnixEpoch.AddDays(20_000);
+        return [.. Enumerable.Range(0, s.Events).Select(i => new Interaction($"e{i}", $"bench-{i % s.Users}", items[(i * 7) % items.Length], 1 + (i % 5), start.AddMilliseconds(i), null))];
+    }
+
+    // Ingest's way: one batch at a time, each awaited before the next.
+    private static async Task ApplyInBatchesAsync(ISessionStore store, List<Interaction> interactions)
+    {
+        foreach (var batch in interactions.Chunk(IngestBatch))
+        {
+            await store.ApplyAsync(batch);
+        }
+    }
+
+    // The run's rate, with the Redis commands (every one, inside scripts too) and Redis CPU it took per event.
+    private static async Task<Rate> MeasureAsync(IServer server, int events, Func<Task> run)
+    {
+        await server.ConfigResetStatisticsAsync();
+        double cpu = await RedisCpuSecondsAsync(server);
+        var watch = Stopwatch.StartNew();
+        await run();
+        double seconds = watch.Elapsed.TotalSeconds;
+        cpu = await RedisCpuSecondsAsync(server) - cpu;
+        long commands = 0;
+        foreach (var line in (await server.InfoRawAsync("commandstats") ?? "").Split('\n'))
+        {
+            // cmdstat_zadd:calls=100000,usec=...; the INFO and CONFIG of this measurement are not the run's.
+            if (line.StartsWith("cmdstat_", StringComparison.Ordinal) && !line.StartsWith("cmdstat_info:", StringComparison.Ordinal) && !line.StartsWith("cmdstat_config|", StringComparison.Ordinal)
+                && line.Split(':', 2)[1].Split(',')[0] is { } calls && calls.StartsWith("calls=", StringComparison.Ordinal))
+            {
+                commands += long.Parse(calls["calls=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return new Rate(events / seconds, (double)commands / events, cpu * 1e6 / events);
+    }
+
+    private static Rate Median(IEnumerable<Rate> rates)
+    {
+        var sorted = rates.ToArray();
+        double Middle(Func<Rate, double> of) => sorted.Select(of).Order().ElementAt(sorted.Length / 2);
+        return new Rate(Middle(r => r.EventsPerSecond), Middle(r => r.CommandsPerEvent), Middle(r => r.RedisMicrosecondsPerEvent));
+    }
+
+    private static async Task<double> RedisCpuSecondsAsync(IServer server)
+    {
+        var cpu = (await server.InfoAsync("cpu")).SelectMany(g => g).ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal);
+        return double.Parse(cpu["used_cpu_user_main_thread"], System.Globalization.CultureInfo.InvariantCulture)
+            + double.Parse(cpu["used_cpu_sys_main_thread"], System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     private static void Publish(string bootstrap, string topic, Settings s, int[] items)
     {
@@ -133,25 +249,19 @@ internal static class IngestBenchmark
         return events / watch!.Elapsed.TotalSeconds;
     }
 
-    private static async Task<double> RawRedisAsync(IConnectionMultiplexer redis, Settings s)
+    private static async Task RawRedisAsync(IConnectionMultiplexer redis, Settings s, int round)
     {
         var db = redis.GetDatabase();
-        var watch = Stopwatch.StartNew();
-        const int Batch = 5000;
-        for (int start = 0; start < s.Events; start += Batch)
+        for (int start = 0; start < s.Events; start += IngestBatch)
         {
-            var writes = new Task[Math.Min(Batch, s.Events - start)];
+            var writes = new Task[Math.Min(IngestBatch, s.Events - start)];
             for (int i = 0; i < writes.Length; i++)
             {
                 int n = start + i;
-                writes[i] = db.ListLeftPushAsync($"raw:{{bench-{n % s.Users}}}:h", $"{n}|4|{n}");
+                writes[i] = db.ListLeftPushAsync($"raw{round}:{{bench-{n % s.Users}}}:h", $"{n}|4|{n}");
             }
 
             await Task.WhenAll(writes);
         }
-
-        double rate = s.Events / watch.Elapsed.TotalSeconds;
-        await Task.WhenAll(Enumerable.Range(0, s.Users).Select(u => db.KeyDeleteAsync($"raw:{{bench-{u}}}:h")));
-        return rate;
     }
 }

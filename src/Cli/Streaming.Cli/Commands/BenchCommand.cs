@@ -21,17 +21,18 @@ internal static class BenchCommand
     {
         var events = new Option<int>("--events") { Description = "Interaction events in the backlog.", DefaultValueFactory = _ => 100_000 };
         var users = new Option<int>("--users") { Description = "Distinct users they belong to.", DefaultValueFactory = _ => 10_000 };
+        var wait = new Option<int>("--batch-wait-ms") { Description = "Ingest__MaxBatchWaitMs for the run (default: Ingest's own default; the demo uses 1).", DefaultValueFactory = _ => new Streaming.Ingest.IngestOptions().MaxBatchWaitMs };
         var json = Commands.CommonOptions.Json();
-        var command = new Command("ingest", "Ingest's sustained events/s (idempotency on) next to the raw consume rate and the raw pipelined Redis rate, same run.")
+        var command = new Command("ingest", "Ingest's sustained events/s (idempotency on) next to the raw consume rate and the raw pipelined Redis rate, and the session writes alone through the Lua script and through plain pipelined commands, same run.")
         {
-            events, users, json,
+            events, users, wait, json,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var settings = new IngestBenchmark.Settings(parse.GetValue(events), parse.GetValue(users));
-            if (settings.Events < 1000 || settings.Users < 1)
+            var settings = new IngestBenchmark.Settings(parse.GetValue(events), parse.GetValue(users), parse.GetValue(wait));
+            if (settings.Events < 1000 || settings.Users < 1 || settings.BatchWaitMs < 1)
             {
-                throw new ArgumentException("--events must be at least 1,000 and --users at least 1");
+                throw new ArgumentException("--events must be at least 1,000, --users and --batch-wait-ms at least 1");
             }
 
             WriteJson(parse.GetValue(json), await IngestBenchmark.RunAsync(settings, cancellationToken));

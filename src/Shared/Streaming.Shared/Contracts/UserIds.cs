@@ -1,7 +1,7 @@
 namespace Streaming.Shared.Contracts;
 
 /// <summary>
-/// What a user id must be to be used as part of Redis keys (<c>{prefix}:{user}:h</c>): 1..128 characters,
+/// What a user id must be to be used as part of Redis keys (<c>{prefix}:{user}:m</c>): 1..128 characters,
 /// neither <c>{</c> nor <c>}</c>. The braces delimit Redis Cluster hash tags: an id starting with <c>}</c> gives a
 /// user's keys an empty tag, which Redis ignores, so they would hash to different slots and the session script
 /// (whose keys must share a slot) would fail; an id with braces elsewhere could put another user's tag in play.

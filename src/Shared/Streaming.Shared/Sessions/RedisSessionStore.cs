@@ -1,7 +1,5 @@
-using System.Globalization;
 using StackExchange.Redis;
 using Streaming.Shared.Contracts;
-using Streaming.Shared.Data;
 
 namespace Streaming.Shared.Sessions;
 
@@ -13,25 +11,34 @@ namespace Streaming.Shared.Sessions;
 public readonly record struct ApplyResult(bool Applied, long Interactions, bool AdaptNow, bool OnboardNow = false);
 
 /// <summary>A user's session as stored: profile, total interactions, and the most recent interactions (newest first).</summary>
-public sealed record StoredSession(string UserId, UserProfile Profile, long Interactions, IReadOnlyList<StoredInteraction> Recent);
+public sealed record StoredSession(string UserId, Data.UserProfile Profile, long Interactions, IReadOnlyList<StoredInteraction> Recent);
 
 /// <summary>One interaction of a stored session.</summary>
 public readonly record struct StoredInteraction(int ItemId, float Rating, long EventTimeMs);
 
 /// <summary>
-/// Per-user sessions in Redis. Each user has three keys sharing the hash tag <c>{user}</c> (one cluster slot):
-/// <c>s:{u}:h</c> a list of recent interactions, <c>s:{u}:m</c> a hash of counters and profile, and
-/// <c>s:{u}:e</c> a sorted set of the last event ids, which makes applying an event idempotent.
-/// One Lua script applies an event atomically; many events are sent pipelined. Thread-safe.
+/// Per-user sessions in Redis, in <see cref="SessionLayout"/> (one hash per user: counters, profile, history
+/// and the dedup window). One Lua script call applies a chunk of events atomically, grouped per user: a user's
+/// state is read once and written once per call, whatever the number of its events; the chunks of a batch are
+/// sent pipelined. Thread-safe.
 /// </summary>
 public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s") : ISessionStore
 {
-    // Applies a chunk of events in order. ARGV: max history, TTL, threshold, every, dedup window, onboarding
-    // flag, then six values per event (id, encoded interaction, gender, age, occupation, zip); KEYS: three per
-    // event (history, meta, event ids). Returns {applied, count, due} per event: due is 1 for adaptation, 2 for
-    // onboarding (the first event of a user whose threshold is further away), 0 otherwise. A duplicate of the
-    // event that made the user due returns the same due again (onboarding only while the user is still below
-    // the threshold), so a crash between applying the event and publishing its request loses nothing.
+    // Applies groups of events, in order. ARGV: max history, TTL, threshold, every, dedup window, onboarding
+    // flag; then per group (KEYS: its user's session hash): the event count k, three values per event (id,
+    // encoded history entry, '1' when profile fields follow), then four profile fields (gender, age,
+    // occupation, zip; '' for absent) per event that has them. Returns one integer per event,
+    // count * 8 + applied * 4 + due, where due is 1 for adaptation, 2 for onboarding (the first event of a user
+    // whose threshold is further away), 0 otherwise. A duplicate of the event that made the user due returns
+    // the same due again (onboarding only while the user is still below the threshold), so a crash between
+    // applying the event and publishing its request loses nothing.
+    //
+    // Per group: one HMGET (count, last adaptation, history, and the group's ids' sequence numbers), then, if
+    // anything was applied, one HSET and one EXPIRE. An id is a duplicate while its sequence number is within
+    // the window of the count (exactly as if the window were trimmed after every event); the fields of ids
+    // that left it are deleted every window events (one HGETALL, one HDEL per 1,000), so a session holds at
+    // most twice the window. A lone event (the common case: users' events interleave) takes a path with no Lua
+    // tables; several events of a user take the general one.
     private const string ApplyScript = """
         local maxHistory = tonumber(ARGV[1])
         local ttl = tonumber(ARGV[2])
@@ -39,155 +46,220 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
         local every = tonumber(ARGV[4])
         local window = tonumber(ARGV[5])
         local onboard = ARGV[6] == '1' and threshold > 1
-        local function apply(h, m, e, a)
-          local seq = redis.call('ZSCORE', e, ARGV[a + 1])
-          if seq then
-            local n = tonumber(redis.call('HGET', m, 'n') or '0')
-            local r = tonumber(redis.call('HGET', m, 'r') or '-1')
-            if tonumber(seq) == r then return 0, n, 1 end
-            if onboard and tonumber(seq) == 1 and n < threshold then return 0, n, 2 end
-            return 0, n, 0
-          end
-          local n = redis.call('HINCRBY', m, 'n', 1)
-          redis.call('ZADD', e, n, ARGV[a + 1])
-          if n > window then redis.call('ZREMRANGEBYSCORE', e, '-inf', n - window) end
-          redis.call('LPUSH', h, ARGV[a + 2])
-          redis.call('LTRIM', h, 0, maxHistory - 1)
-          if ARGV[a + 3] ~= '' then redis.call('HSET', m, 'g', ARGV[a + 3]) end
-          if ARGV[a + 4] ~= '' then redis.call('HSET', m, 'a', ARGV[a + 4]) end
-          if ARGV[a + 5] ~= '' then redis.call('HSET', m, 'o', ARGV[a + 5]) end
-          if ARGV[a + 6] ~= '' then redis.call('HSET', m, 'z', ARGV[a + 6]) end
-          redis.call('EXPIRE', h, ttl)
-          redis.call('EXPIRE', m, ttl)
-          redis.call('EXPIRE', e, ttl)
-          local r = tonumber(redis.call('HGET', m, 'r') or '-1')
-          if n >= threshold and (r < 0 or n - r >= every) then
-            redis.call('HSET', m, 'r', n)
-            return 1, n, 1
-          end
-          if onboard and n == 1 then return 1, n, 2 end
-          return 1, n, 0
+        local historyBytes = maxHistory * 16
+        local function applied(n, r)
+          if n >= threshold and (r < 0 or n - r >= every) then return n, n * 8 + 5 end
+          if onboard and n == 1 then return r, n * 8 + 6 end
+          return r, n * 8 + 4
         end
-        local out = {}
-        for i = 0, #KEYS / 3 - 1 do
-          local applied, n, due = apply(KEYS[3 * i + 1], KEYS[3 * i + 2], KEYS[3 * i + 3], 6 + 6 * i)
-          out[#out + 1] = applied
-          out[#out + 1] = n
-          out[#out + 1] = due
+        local function duplicate(seq, n, r)
+          if seq == r then return n * 8 + 1 end
+          if onboard and seq == 1 and n < threshold then return n * 8 + 2 end
+          return n * 8
+        end
+        local function history(entries, stored)
+          local h = entries .. (stored or '')
+          if #h > historyBytes then return string.sub(h, 1, historyBytes) end
+          return h
+        end
+        -- Every window events, the ids that left the window are deleted (they count as new already).
+        local function sweep(m, n0, n)
+          if math.floor(n0 / window) == math.floor(n / window) or n <= window then return end
+          local all = redis.call('HGETALL', m)
+          local gone = {}
+          for j = 1, #all, 2 do
+            if string.sub(all[j], 1, 1) == 'i' and tonumber(all[j + 1]) <= n - window then
+              gone[#gone + 1] = all[j]
+              if #gone == 1000 then
+                redis.call('HDEL', m, unpack(gone))
+                gone = {}
+              end
+            end
+          end
+          if #gone > 0 then redis.call('HDEL', m, unpack(gone)) end
+        end
+        local out, o = {}, 0
+        local a = 7
+        for u = 1, #KEYS do
+          local m = KEYS[u]
+          local k = tonumber(ARGV[a])
+          local base = a + 1
+          local pa = base + 3 * k
+          if k == 1 then
+            local id = ARGV[base]
+            local idField = 'i' .. id
+            local state = redis.call('HMGET', m, 'n', 'r', 'h', idField)
+            local n = tonumber(state[1]) or 0
+            local r = tonumber(state[2]) or -1
+            local seq = tonumber(state[4])
+            o = o + 1
+            if seq and seq > n - window then
+              out[o] = duplicate(seq, n, r)
+            else
+              n = n + 1
+              r, out[o] = applied(n, r)
+              redis.call('HSET', m, 'n', n, 'r', r, 'h', history(ARGV[base + 1], state[3]), idField, n)
+              if ARGV[base + 2] == '1' then
+                if ARGV[pa] ~= '' then redis.call('HSET', m, 'g', ARGV[pa]) end
+                if ARGV[pa + 1] ~= '' then redis.call('HSET', m, 'a', ARGV[pa + 1]) end
+                if ARGV[pa + 2] ~= '' then redis.call('HSET', m, 'o', ARGV[pa + 2]) end
+                if ARGV[pa + 3] ~= '' then redis.call('HSET', m, 'z', ARGV[pa + 3]) end
+              end
+              sweep(m, n - 1, n)
+              redis.call('EXPIRE', m, ttl)
+            end
+            if ARGV[base + 2] == '1' then pa = pa + 4 end
+          else
+            local read = {'n', 'r', 'h'}
+            for j = 0, k - 1 do read[4 + j] = 'i' .. ARGV[base + 3 * j] end
+            local state = redis.call('HMGET', m, unpack(read))
+            local n = tonumber(state[1]) or 0
+            local r = tonumber(state[2]) or -1
+            local n0 = n
+            local seen = {}
+            for j = 0, k - 1 do
+              if state[4 + j] then seen[ARGV[base + 3 * j]] = tonumber(state[4 + j]) end
+            end
+            local set, fresh = {}, {}
+            for j = 0, k - 1 do
+              local at = base + 3 * j
+              local id = ARGV[at]
+              local seq = seen[id]
+              o = o + 1
+              if seq and seq > n - window then
+                out[o] = duplicate(seq, n, r)
+              else
+                n = n + 1
+                r, out[o] = applied(n, r)
+                seen[id] = n
+                set['i' .. id] = n
+                fresh[#fresh + 1] = ARGV[at + 1]
+                if ARGV[at + 2] == '1' then
+                  if ARGV[pa] ~= '' then set['g'] = ARGV[pa] end
+                  if ARGV[pa + 1] ~= '' then set['a'] = ARGV[pa + 1] end
+                  if ARGV[pa + 2] ~= '' then set['o'] = ARGV[pa + 2] end
+                  if ARGV[pa + 3] ~= '' then set['z'] = ARGV[pa + 3] end
+                end
+              end
+              if ARGV[at + 2] == '1' then pa = pa + 4 end
+            end
+            if n > n0 then
+              local newest = {}
+              for j = #fresh, 1, -1 do newest[#newest + 1] = fresh[j] end
+              local fields = {'n', n, 'r', r, 'h', history(table.concat(newest), state[3])}
+              for f, v in pairs(set) do
+                fields[#fields + 1] = f
+                fields[#fields + 1] = v
+              end
+              redis.call('HSET', m, unpack(fields))
+              sweep(m, n0, n)
+              redis.call('EXPIRE', m, ttl)
+            end
+          end
+          a = pa
         end
         return out
         """;
 
-    // Events per script call. One call per event costs a round of script dispatch per event (measured: about a
-    // sixth of Redis's raw pipelined write rate); on a single Redis node a chunk of events is one call. Under
-    // Redis Cluster a script's keys must share a slot, so there each call carries one event (one user's keys
-    // share the {user} hash tag).
+    // Events per script call. A call costs one script dispatch, so a few hundred events share it; more would
+    // hold Redis (single-threaded) for longer per call. It also bounds a group's ZMSCORE / ZADD arguments well
+    // under Lua's unpack limit (8,000). Under Redis Cluster a script's keys must share a slot, so events are
+    // first bucketed by their user's slot; on a single node every event is in one bucket.
     private const int ChunkSize = 256;
 
     private readonly Lazy<bool> cluster = new(() => redis.GetServers().Any(s => s.ServerType == ServerType.Cluster));
 
-    /// <summary>Applies interactions in order (pipelined); returns one result per interaction.</summary>
+    /// <summary>Applies interactions in order per user (pipelined); returns one result per interaction.</summary>
     /// <exception cref="RedisException">Redis could not be reached or refused the write (the caller retries).</exception>
     public async Task<ApplyResult[]> ApplyAsync(IReadOnlyList<Interaction> interactions)
     {
         ArgumentNullException.ThrowIfNull(interactions);
         var db = redis.GetDatabase();
-        int chunk = cluster.Value ? 1 : ChunkSize;
-        var pending = new List<Task<RedisResult>>();
-        for (int start = 0; start < interactions.Count; start += chunk)
+        var calls = new List<(List<int> Order, Task<RedisResult> Result)>();
+        foreach (var bucket in UserGroups.Buckets(interactions, cluster.Value ? user => redis.HashSlot(SessionLayout.Meta(prefix, user)) : null))
         {
-            int count = Math.Min(chunk, interactions.Count - start);
-            var keys = new RedisKey[3 * count];
-            var args = new RedisValue[6 + (6 * count)];
-            args[0] = options.MaxHistory;
-            args[1] = options.TtlSeconds;
-            args[2] = options.AdaptThreshold;
-            args[3] = options.AdaptEvery;
-            args[4] = options.DedupWindow;
-            args[5] = options.Onboarding ? "1" : "0";
-            for (int i = 0; i < count; i++)
+            foreach (var chunk in UserGroups.Chunks(bucket, ChunkSize))
             {
-                var e = interactions[start + i];
-                var p = e.Profile;
-                WriteKeys(e.UserId, keys, 3 * i);
-                int a = 6 + (6 * i);
-                args[a] = e.EventId;
-                args[a + 1] = Encode(e);
-                args[a + 2] = p?.Gender ?? "";
-                args[a + 3] = p?.Age ?? "";
-                args[a + 4] = p?.Occupation ?? "";
-                args[a + 5] = p?.Zip ?? "";
+                calls.Add((chunk.SelectMany(g => g).ToList(), db.ScriptEvaluateAsync(ApplyScript, Keys(interactions, chunk), Arguments(interactions, chunk))));
             }
-
-            pending.Add(db.ScriptEvaluateAsync(ApplyScript, keys, args));
         }
 
         var results = new ApplyResult[interactions.Count];
-        int at = 0;
-        foreach (var call in pending)
+        foreach (var (order, call) in calls)
         {
             var values = (RedisResult[])(await call.ConfigureAwait(false))!;
-            for (int v = 0; v < values.Length; v += 3)
+            for (int v = 0; v < values.Length; v++)
             {
-                long due = (long)values[v + 2];
-                results[at++] = new ApplyResult((long)values[v] == 1, (long)values[v + 1], AdaptNow: due == 1, OnboardNow: due == 2);
+                results[order[v]] = SessionLayout.UnpackResult((long)values[v]);
             }
         }
 
         return results;
     }
 
-    /// <summary>Loads sessions (pipelined); users without a session are left out.</summary>
+    /// <summary>Loads sessions (pipelined: one HMGET per user); users without a session are left out.</summary>
     public async Task<IReadOnlyList<StoredSession>> LoadAsync(IReadOnlyList<string> userIds)
     {
         ArgumentNullException.ThrowIfNull(userIds);
         var db = redis.GetDatabase();
-        var histories = new Task<RedisValue[]>[userIds.Count];
-        var metas = new Task<HashEntry[]>[userIds.Count];
-        var keys = new RedisKey[3];
+        var reads = new Task<RedisValue[]>[userIds.Count];
         for (int i = 0; i < userIds.Count; i++)
         {
-            WriteKeys(userIds[i], keys, 0);
-            histories[i] = db.ListRangeAsync(keys[0], 0, options.MaxHistory - 1);
-            metas[i] = db.HashGetAllAsync(keys[1]);
+            reads[i] = db.HashGetAsync(SessionLayout.Meta(prefix, userIds[i]), SessionLayout.LoadFields);
         }
 
         var sessions = new List<StoredSession>(userIds.Count);
         for (int i = 0; i < userIds.Count; i++)
         {
-            var meta = (await metas[i].ConfigureAwait(false)).ToDictionary(h => h.Name.ToString(), h => h.Value.ToString(), StringComparer.Ordinal);
-            var history = await histories[i].ConfigureAwait(false);
-            if (meta.Count == 0 && history.Length == 0)
+            if (SessionLayout.Load(userIds[i], await reads[i].ConfigureAwait(false)) is { } session)
             {
-                continue;
+                sessions.Add(session);
             }
-
-            var profile = new UserProfile(meta.GetValueOrDefault("g", ""), meta.GetValueOrDefault("a", ""), meta.GetValueOrDefault("o", ""), meta.GetValueOrDefault("z", ""));
-            long count = long.Parse(meta.GetValueOrDefault("n", "0"), CultureInfo.InvariantCulture);
-            sessions.Add(new StoredSession(userIds[i], profile, count, history.Select(v => Decode(v!)).ToArray()));
         }
 
         return sessions;
     }
 
-    /// <summary>A user's history, meta and event-id keys, written at <paramref name="at"/> (no array per event).</summary>
-    private void WriteKeys(string userId, RedisKey[] into, int at)
+    private RedisKey[] Keys(IReadOnlyList<Interaction> interactions, List<List<int>> chunk)
     {
-        into[at] = $"{prefix}:{{{userId}}}:h";
-        into[at + 1] = $"{prefix}:{{{userId}}}:m";
-        into[at + 2] = $"{prefix}:{{{userId}}}:e";
+        var keys = new RedisKey[chunk.Count];
+        for (int g = 0; g < chunk.Count; g++)
+        {
+            keys[g] = SessionLayout.Meta(prefix, interactions[chunk[g][0]].UserId);
+        }
+
+        return keys;
     }
 
-    // "item|rating|eventTimeMs": compact, and readable with redis-cli when debugging.
-    private static string Encode(Interaction e) =>
-        string.Create(CultureInfo.InvariantCulture, $"{e.ItemId}|{e.Rating}|{e.EventTime.ToUnixTimeMilliseconds()}");
-
-    private static StoredInteraction Decode(string value)
+    private RedisValue[] Arguments(IReadOnlyList<Interaction> interactions, List<List<int>> chunk)
     {
-        var parts = value.Split('|');
-        return new StoredInteraction(
-            int.Parse(parts[0], CultureInfo.InvariantCulture),
-            float.Parse(parts[1], CultureInfo.InvariantCulture),
-            long.Parse(parts[2], CultureInfo.InvariantCulture));
+        var args = new List<RedisValue>(6 + chunk.Count + (3 * ChunkSize))
+        {
+            options.MaxHistory, options.TtlSeconds, options.AdaptThreshold, options.AdaptEvery, options.DedupWindow, options.Onboarding ? "1" : "0",
+        };
+        foreach (var group in chunk)
+        {
+            args.Add(group.Count);
+            foreach (int i in group)
+            {
+                var e = interactions[i];
+                args.Add(e.EventId);
+                args.Add(SessionLayout.Encode(e));
+                args.Add(e.Profile is null ? RedisValue.EmptyString : "1");
+            }
+
+            foreach (int i in group)
+            {
+                if (interactions[i].Profile is { } p)
+                {
+                    args.Add(p.Gender ?? "");
+                    args.Add(p.Age ?? "");
+                    args.Add(p.Occupation ?? "");
+                    args.Add(p.Zip ?? "");
+                }
+            }
+        }
+
+        return [.. args];
     }
 }

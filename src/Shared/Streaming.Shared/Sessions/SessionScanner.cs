@@ -57,7 +57,7 @@ public sealed class SessionScanner(IConnectionMultiplexer redis, SessionStoreOpt
         var positions = new Dictionary<string, int>(StringComparer.Ordinal);
         var random = new Random(sample.Seed);
         long scanned = 0, eligible = 0;
-        string head = prefix + ":{", tail = "}:m";
+        string head = prefix + ":{", tail = SessionLayout.MetaSuffix;
         var servers = redis.GetServers().Where(s => !s.IsReplica).ToArray();
         if (servers.Length == 0)
         {
