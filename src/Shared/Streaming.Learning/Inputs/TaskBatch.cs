@@ -44,13 +44,7 @@ public sealed class TaskBatch : IDisposable
     public Tensor QueryMask { get; }
 
     /// <summary>What a network may read about the users: the profile, and the support set (with its ratings) as the ordered history.</summary>
-    public UserInputs Users => new(Profile, SupportRows, SupportMask, SupportRatings, Fold);
-
-    /// <summary>[users] each task user's fold, <see cref="FoldOf"/>.</summary>
-    public Tensor Fold { get; private init; } = null!;
-
-    /// <summary>A user's fold, 0 or 1, from a stable hash of the user id: the same in every epoch and every process.</summary>
-    public static int FoldOf(int userId) => StableHash.Seed(0x5eed, userId) & 1;
+    public UserInputs Users => new(Profile, SupportRows, SupportMask, SupportRatings);
 
     /// <summary>The support ratings as inner-loss targets.</summary>
     public SupportTargets SupportTargets => new(SupportRatings, SupportMask);
@@ -84,11 +78,7 @@ public sealed class TaskBatch : IDisposable
 
         var (sRows, sRatings, sMask) = Pad(tasks, t => t.Support, items, device);
         var (qRows, qRatings, qMask) = Pad(tasks, t => t.Query, items, device);
-        var fold = tasks.Select(t => (long)FoldOf(t.UserId)).ToArray();
-        return new TaskBatch(tasks, tensor(profile, device: device).reshape(b, 4), sRows, sRatings, sMask, qRows, qRatings, qMask)
-        {
-            Fold = tensor(fold, device: device),
-        };
+        return new TaskBatch(tasks, tensor(profile, device: device).reshape(b, 4), sRows, sRatings, sMask, qRows, qRatings, qMask);
     }
 
     /// <summary>Batches of at most <paramref name="size"/> tasks each (for evaluation, where order does not matter).</summary>
@@ -101,7 +91,7 @@ public sealed class TaskBatch : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        foreach (var t in new[] { Profile, SupportRows, SupportRatings, SupportMask, QueryRows, QueryRatings, QueryMask, Fold })
+        foreach (var t in new[] { Profile, SupportRows, SupportRatings, SupportMask, QueryRows, QueryRatings, QueryMask })
         {
             t.Dispose();
         }
