@@ -269,7 +269,9 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
             // Items without an identity take the generated embedding in place of the shared "unknown" one. Training
             // drops known identities at random (above), which is how the generator learns to stand in for them.
             var known = embedded.ne(FeatureVocabulary.Unknown).unsqueeze(1);
-            var generated = item_side.call(side) + generator.Generate(items, side);
+            // On top of what an identity-less item has without a generator (side features and the shared unknown
+            // identity), so that a generator that has learned nothing changes nothing.
+            var generated = item_side.call(side) + item_id.call(zeros_like(identity)) + generator.Generate(items, side);
             learned = learned.where(known, generated);
 
             // What each item's side information alone says (known items too): how identity-less items find the known
@@ -494,7 +496,7 @@ public sealed record ItemItemSlots(FastSlot List, FastSlot Gain, FastSlot Rating
 /// </summary>
 public interface IItemEmbeddingGenerator
 {
-    /// <summary>[items, <see cref="ItemItemNetwork.LearnedItemDim"/>] for every row of <paramref name="items"/>.</summary>
+    /// <summary>[items, <see cref="ItemItemNetwork.LearnedItemDim"/>] for every row of <paramref name="items"/>: added to what an identity-less item has without a generator (its side features and the unknown identity).</summary>
     /// <param name="items">The items.</param>
     /// <param name="sideEmbeddings">Their pooled side-feature embeddings, [items, 4E].</param>
     Tensor Generate(ItemFeatureTensors items, Tensor sideEmbeddings);

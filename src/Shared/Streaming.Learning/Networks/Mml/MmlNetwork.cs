@@ -307,12 +307,14 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
 
 /// <summary>
 /// MML's cold-start item embedding generator: an item's pooled side-feature embeddings and text vector, through one
-/// hidden layer, into the item-item network's learned item space.
+/// hidden layer, into the item-item network's learned item space: a residual, scaled by a learned gate that starts at 0, on
+/// top of the shared unknown-identity embedding.
 /// </summary>
 public sealed class TextItemGenerator : nn.Module, IItemEmbeddingGenerator
 {
     private readonly Linear generator_hidden;
     private readonly Linear generator_out;
+    private readonly Parameter generator_gate;
     private readonly Func<ItemFeatureTensors, Tensor> text;
 
     /// <summary>A fresh generator (global torch seed).</summary>
@@ -326,6 +328,7 @@ public sealed class TextItemGenerator : nn.Module, IItemEmbeddingGenerator
         this.text = text;
         generator_hidden = nn.Linear(sideDim + textDim, hidden);
         generator_out = nn.Linear(hidden, outDim);
+        generator_gate = new Parameter(zeros(1));   // starts at the unknown-identity embedding; learns how far to move
         RegisterComponents();
         using (no_grad())
         {
@@ -339,6 +342,6 @@ public sealed class TextItemGenerator : nn.Module, IItemEmbeddingGenerator
     {
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(sideEmbeddings);
-        return generator_out.call(nn.functional.relu(generator_hidden.call(cat([sideEmbeddings, text(items)], 1))));
+        return generator_gate * generator_out.call(nn.functional.relu(generator_hidden.call(cat([sideEmbeddings, text(items)], 1))));
     }
 }
