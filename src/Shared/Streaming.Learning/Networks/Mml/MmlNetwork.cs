@@ -136,9 +136,6 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
     /// <inheritdoc />
     public override long ScoringWidth => inner.ScoringWidth;
 
-    // Item columns: the ID learner's, then P t (D), the text item bias, and the fusion's item term.
-    private int ItemColumns => inner.ItemDim + Hyper.Hidden1 + 2;
-
     /// <summary>Fits the TF-IDF encoder's IDF on the training catalogue's texts, then the ID learner's closed-form layer.</summary>
     public string Fit(TrainingDataFit data)
     {
@@ -159,7 +156,10 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
         return $"{text}; {inner.Fit(data)}";
     }
 
-    /// <summary>Item representations: the ID learner's (identity-less items generated from side features and text), then the text learner's and the fusion's item terms.</summary>
+    /// <summary>
+    /// Item representations: the ID learner's columns (identity-less items generated from side features and text), then
+    /// the text learner's P t (D) and item bias, then the fusion's item term.
+    /// </summary>
     public override Tensor EmbedItems(ItemFeatureTensors items)
     {
         ArgumentNullException.ThrowIfNull(items);
