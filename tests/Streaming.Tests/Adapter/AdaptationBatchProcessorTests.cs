@@ -112,7 +112,7 @@ public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, Kafk
         // Users with hidden tastes (four clusters of items); the refreshed catalogue adds a new id, without an identity
         // embedding, that has the side information and text of a cluster's item.
         var world = HiddenTastes.Create(users: 120, seed: 5);
-        var hyper = new Hyperparameters { Network = ItemItemNetwork.Name, Method = MmlMethod.RegisteredName, EmbeddingDim = 8, Hidden1 = 16, Hidden2 = 16, InnerSteps = 2, InnerLearningRate = 0.1f, MetaLearningRate = 1e-2f, MetaBatchSize = 16, TextDim = 64 };
+        var hyper = ItemItemNetworkTests.Small with { Method = MmlMethod.RegisteredName, TextDim = 64 };
         var model = MetaTraining.Run(world.AsTaskSource(), new TrainingOptions { Hyperparameters = hyper, Epochs = 2, Patience = 2, Seed = 7 }, initial: null, TorchSharp.torch.CPU, TimeProvider.System, cancellationToken: TestContext.Current.CancellationToken).Model;
         var added = world.Items[7] with { ItemId = 5000 };
         using var setup = Setup(out _, new ServingModel("v-mml", model, new BatchRecommender(model, world.Items.Values.Append(added))), topK: 20);   // owns the model

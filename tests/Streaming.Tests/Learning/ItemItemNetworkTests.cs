@@ -17,7 +17,8 @@ namespace Streaming.Tests.Learning;
 [Trait("Kind", "Unit")]
 public sealed class ItemItemNetworkTests
 {
-    private static readonly Hyperparameters Small = new()
+    /// <summary>Small shapes for the item-item family's tests (MML's too).</summary>
+    internal static readonly Hyperparameters Small = new()
     {
         Network = ItemItemNetwork.Name,
         Method = MetaSgdLiked.RegisteredName,

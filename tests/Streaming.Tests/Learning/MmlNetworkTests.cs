@@ -18,19 +18,7 @@ namespace Streaming.Tests.Learning;
 [Trait("Kind", "Unit")]
 public sealed class MmlNetworkTests
 {
-    private static readonly Hyperparameters Small = new()
-    {
-        Network = ItemItemNetwork.Name,
-        Method = MmlMethod.RegisteredName,
-        EmbeddingDim = 8,
-        Hidden1 = 16,
-        Hidden2 = 16,
-        InnerSteps = 2,
-        InnerLearningRate = 0.1f,
-        MetaLearningRate = 1e-2f,
-        MetaBatchSize = 16,
-        TextDim = 64,
-    };
+    private static readonly Hyperparameters Small = ItemItemNetworkTests.Small with { Method = MmlMethod.RegisteredName, TextDim = 64 };
 
     [Fact]
     public void Shapes_TheIdLearnersSlotsPlusTheTextLearnersAndAFusedRating()
