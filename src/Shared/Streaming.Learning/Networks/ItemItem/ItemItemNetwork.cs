@@ -263,7 +263,8 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
             embedded = identity.masked_fill(rand(identity.shape, device: device).lt(IdentityDropout), FeatureVocabulary.Unknown);
         }
 
-        var learned = item_side.call(side) + item_id.call(embedded);
+        var fromSide = item_side.call(side);
+        var learned = fromSide + item_id.call(embedded);
         if (Generator is { } generator)
         {
             // Items without an identity take the generated embedding in place of the shared "unknown" one. Training
@@ -271,7 +272,7 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
             var known = embedded.ne(FeatureVocabulary.Unknown).unsqueeze(1);
             // On top of what an identity-less item has without a generator (side features and the shared unknown
             // identity), so that a generator that has learned nothing changes nothing.
-            var generated = item_side.call(side) + item_id.call(zeros_like(identity)) + generator.Generate(items, side);
+            var generated = fromSide + item_id.weight![FeatureVocabulary.Unknown] + generator.Generate(items, side);
             learned = learned.where(known, generated);
 
             // What each item's side information alone says (known items too): how identity-less items find the known
@@ -279,6 +280,7 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
             borrowKeys?.Dispose();
             borrowKeys = nn.functional.normalize(generated.narrow(1, 0, D).detach(), dim: 1).DetachFromDisposeScope();
         }
+
         var row = arange(items.Count, dtype: float32, device: device).unsqueeze(1);
         return cat([learned, row, identity.to(float32).unsqueeze(1)], 1).MoveToOuterDisposeScope();
     }
