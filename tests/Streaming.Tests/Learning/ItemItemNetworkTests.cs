@@ -192,32 +192,9 @@ public sealed class ItemItemNetworkTests
 
         using var held = TaskBatch.Create(heldTasks.Skip(20).ToArray(), world.Table, world.Features, world.Profiles, CPU);
         using var learner = new MetaLearner(module, items, firstOrder: false);
-        double before = HeldOutRankingLoss(module, items, held);
-        var random = new Random(7);
-        for (int epoch = 0; epoch < epochs; epoch++)
-        {
-            foreach (var chunk in MetaTraining.MakeBatches(train, Small.MetaBatchSize, random))
-            {
-                using var batch = TaskBatch.Create(chunk, world.Table, world.Features, world.Profiles, CPU);
-                learner.TrainStep(batch);
-            }
-        }
+        double before = HiddenTastes.HeldOutRankingLoss(module, items, held);
+        world.Train(learner, train, epochs, Small.MetaBatchSize);
 
-        return (module, before, HeldOutRankingLoss(module, items, held));
-    }
-
-    // The outer loop's ranking term (every pick weighs the same) on users never trained on: adapt on the support set, rank the query items.
-    private static double HeldOutRankingLoss(MetaModule module, ItemFeatureTensors items, TaskBatch batch)
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        module.eval();
-        var network = module.Network;
-        var all = network.EmbedItems(items);
-        var users = network.EncodeUsers(batch.Users, all);
-        var support = all.index_select(0, batch.SupportRows.flatten()).reshape(batch.SupportRows.shape[0], batch.SupportRows.shape[1], -1);
-        var query = all.index_select(0, batch.QueryRows.flatten()).reshape(batch.QueryRows.shape[0], batch.QueryRows.shape[1], -1);
-        var fast = module.Adapt(support, users, batch.SupportTargets, module.Hyper.InnerSteps, secondOrder: false);
-        return SoftmaxRankingLoss.Ranking(network.Forward(query, users, fast), batch.QueryTargets)!.mean().item<float>();
+        return (module, before, HiddenTastes.HeldOutRankingLoss(module, items, held));
     }
 }

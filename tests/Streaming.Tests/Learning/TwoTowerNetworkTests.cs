@@ -131,33 +131,10 @@ public sealed class TwoTowerNetworkTests
         var train = world.Tasks.Take(world.Tasks.Count - 40).ToArray();
         using var held = TaskBatch.Create(world.Tasks.Skip(train.Length).ToArray(), world.Table, world.Features, world.Profiles, CPU);
         using var learner = new MetaLearner(module, items, firstOrder: false);
-        double before = HeldOutRankingLoss(module, items, held);
-        var random = new Random(7);
-        for (int epoch = 0; epoch < epochs; epoch++)
-        {
-            foreach (var chunk in MetaTraining.MakeBatches(train, Small.MetaBatchSize, random))
-            {
-                using var batch = TaskBatch.Create(chunk, world.Table, world.Features, world.Profiles, CPU);
-                learner.TrainStep(batch);
-            }
-        }
+        double before = HiddenTastes.HeldOutRankingLoss(module, items, held);
+        world.Train(learner, train, epochs, Small.MetaBatchSize);
 
-        return (module, before, HeldOutRankingLoss(module, items, held));
-    }
-
-    // The outer loop's ranking term on users never trained on: adapt on the support set, rank the query items.
-    private static double HeldOutRankingLoss(MetaModule module, ItemFeatureTensors items, TaskBatch batch)
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        module.eval();
-        var network = module.Network;
-        var all = network.EmbedItems(items);
-        var users = network.EncodeUsers(batch.Users, all);
-        var support = all.index_select(0, batch.SupportRows.flatten()).reshape(batch.SupportRows.shape[0], batch.SupportRows.shape[1], -1);
-        var query = all.index_select(0, batch.QueryRows.flatten()).reshape(batch.QueryRows.shape[0], batch.QueryRows.shape[1], -1);
-        var fast = module.Adapt(support, users, batch.SupportTargets, module.Hyper.InnerSteps, secondOrder: false);
-        return SoftmaxRankingLoss.Ranking(network.Forward(query, users, fast), batch.QueryTargets)!.mean().item<float>();
+        return (module, before, HiddenTastes.HeldOutRankingLoss(module, items, held));
     }
 }
 
@@ -192,6 +169,38 @@ internal sealed record HiddenTastes(IReadOnlyDictionary<int, ItemInfo> Items, IR
         var profiles = new Dictionary<int, UserProfile>();
         var features = FeatureSpace.Build(items.Values, [UserProfile.Unknown]);
         return new HiddenTastes(items, tasks, profiles, features, features.EncodeItems(items.Values.OrderBy(i => i.ItemId)));
+    }
+
+    /// <summary>Meta-trains <paramref name="learner"/> on <paramref name="train"/> for <paramref name="epochs"/> epochs (batch order seeded).</summary>
+    public void Train(MetaLearner learner, IReadOnlyList<UserTask> train, int epochs, int batchSize)
+    {
+        var random = new Random(7);
+        for (int epoch = 0; epoch < epochs; epoch++)
+        {
+            foreach (var chunk in MetaTraining.MakeBatches(train, batchSize, random))
+            {
+                using var batch = TaskBatch.Create(chunk, Table, Features, Profiles, CPU);
+                learner.TrainStep(batch);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The outer loop's ranking term (every pick weighs the same) on users never trained on: adapt on the support set,
+    /// rank the query items.
+    /// </summary>
+    public static double HeldOutRankingLoss(MetaModule module, ItemFeatureTensors items, TaskBatch batch)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        module.eval();
+        var network = module.Network;
+        var all = network.EmbedItems(items);
+        var users = network.EncodeUsers(batch.Users, all);
+        var support = all.index_select(0, batch.SupportRows.flatten()).reshape(batch.SupportRows.shape[0], batch.SupportRows.shape[1], -1);
+        var query = all.index_select(0, batch.QueryRows.flatten()).reshape(batch.QueryRows.shape[0], batch.QueryRows.shape[1], -1);
+        var fast = module.Adapt(support, users, batch.SupportTargets, module.Hyper.InnerSteps, secondOrder: false);
+        return SoftmaxRankingLoss.Ranking(network.Forward(query, users, fast), batch.QueryTargets)!.mean().item<float>();
     }
 
     /// <summary>The tasks as a fixed training source: all but the last 20 users train, those validate.</summary>
