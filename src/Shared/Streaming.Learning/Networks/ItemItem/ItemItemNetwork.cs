@@ -140,6 +140,12 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
     /// <summary>The typed fast slots.</summary>
     public ItemItemSlots Slots { get; }
 
+    /// <summary>The vocabularies this network was built for.</summary>
+    public FeatureSpace Features => features;
+
+    /// <summary>An item id's identity index (<see cref="FeatureVocabulary.Unknown"/>: not a training item).</summary>
+    public long IdentityOf(int itemId) => features.ItemIdIndex(itemId);
+
     /// <inheritdoc />
     public override NetworkInputs Inputs => NetworkInputs.Profile | NetworkInputs.ItemFeatures | NetworkInputs.ItemIdentity | NetworkInputs.Sequence;
 
@@ -272,13 +278,17 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
             var known = embedded.ne(FeatureVocabulary.Unknown).unsqueeze(1);
             // On top of what an identity-less item has without a generator (side features and the shared unknown
             // identity), so that a generator that has learned nothing changes nothing.
-            var generated = fromSide + item_id.weight![FeatureVocabulary.Unknown] + generator.Generate(items, side);
+            var generated = fromSide + item_id.weight![FeatureVocabulary.Unknown] + generator.Generate(items, side, identity);
             learned = learned.where(known, generated);
 
             // What each item's side information alone says (known items too): how identity-less items find the known
             // items they borrow EASE scores from (BorrowEase), like with like.
             borrowKeys?.Dispose();
             borrowKeys = nn.functional.normalize(generated.narrow(1, 0, D).detach(), dim: 1).DetachFromDisposeScope();
+
+            // A dropped item is identity-less everywhere, as a new item is when serving: no row of B for the users who
+            // have it, and its EASE score borrowed from its neighbours (BorrowEase), which trains the borrowing.
+            identity = embedded;
         }
 
         var row = arange(items.Count, dtype: float32, device: device).unsqueeze(1);
@@ -422,9 +432,10 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
             neighbours = knownRows.index_select(0, top.indexes.flatten()).reshape(top.indexes.shape);
         }
 
-        // [users, fresh, K] scores of each fresh item's neighbours, weighted into one score per fresh item.
+        // [users, fresh, K] scores of each fresh item's neighbours, weighted into one score per fresh item, scaled by how
+        // much the generator has learned to trust them (0 at first: an untrained generator ranks new items as before).
         var borrowed = (ease.index_select(1, neighbours.flatten()).reshape(ease.shape[0], neighbours.shape[0], neighbours.shape[1]) * weights).sum(2);
-        return ease.index_copy(1, freshRows, borrowed).MoveToOuterDisposeScope();
+        return ease.index_copy(1, freshRows, Generator!.BorrowWeight * borrowed).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
@@ -501,5 +512,13 @@ public interface IItemEmbeddingGenerator
     /// <summary>[items, <see cref="ItemItemNetwork.LearnedItemDim"/>] for every row of <paramref name="items"/>: added to what an identity-less item has without a generator (its side features and the unknown identity).</summary>
     /// <param name="items">The items.</param>
     /// <param name="sideEmbeddings">Their pooled side-feature embeddings, [items, 4E].</param>
-    Tensor Generate(ItemFeatureTensors items, Tensor sideEmbeddings);
+    /// <param name="identity">Their identity indices, [items] (0: none), before any training-time dropout.</param>
+    Tensor Generate(ItemFeatureTensors items, Tensor sideEmbeddings, Tensor identity);
+
+    /// <summary>
+    /// The share, [1], of its neighbours' EASE scores that an identity-less item takes as its own: learned, since
+    /// training drops identities and borrows for those items too. Side-information neighbours are a weak stand-in
+    /// for co-occurrence, and a fixed share of 1 swamped the rest of the new items' list.
+    /// </summary>
+    Tensor BorrowWeight { get; }
 }
