@@ -101,11 +101,12 @@ public sealed class MmlNetworkTests
     }
 
     [Fact]
-    public void MetaTraining_TrainsTheGeneratorThroughDroppedIdentities()
+    public void MetaTraining_TrainsTheGeneratorAndItsBorrowedEaseShareThroughDroppedIdentities()
     {
         var world = HiddenTastes.Create(users: 120, seed: 6);
         manual_seed(3);
         using var module = new MetaModule(Small, world.Features);
+        Assert.IsType<MmlNetwork>(module.Network).Fit(new TrainingDataFit(world.Tasks.Take(90).ToArray(), world.Tasks.Skip(90).ToArray(), world.Table));
         var generator = module.named_parameters().Where(p => p.name.Contains("generator", StringComparison.Ordinal)).ToArray();
         Assert.NotEmpty(generator);
         var before = generator.Select(p => p.parameter.detach().clone()).ToArray();
@@ -119,6 +120,11 @@ public sealed class MmlNetworkTests
         }
 
         Assert.Contains(generator.Zip(before), p => !p.First.parameter.allclose(p.Second));
+
+        // The share of borrowed EASE scores too (B fitted above, so there are scores to borrow): only items dropped to
+        // identity-less in training borrow any, so it learns only if a dropped item is identity-less for EASE as well.
+        var borrow = generator.Single(p => p.name.EndsWith("generator_borrow", StringComparison.Ordinal)).parameter;
+        Assert.NotEqual(0f, borrow.item<float>());
     }
 
     [Fact]

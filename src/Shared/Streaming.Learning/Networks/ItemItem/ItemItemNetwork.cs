@@ -140,12 +140,6 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
     /// <summary>The typed fast slots.</summary>
     public ItemItemSlots Slots { get; }
 
-    /// <summary>The vocabularies this network was built for.</summary>
-    public FeatureSpace Features => features;
-
-    /// <summary>An item id's identity index (<see cref="FeatureVocabulary.Unknown"/>: not a training item).</summary>
-    public long IdentityOf(int itemId) => features.ItemIdIndex(itemId);
-
     /// <inheritdoc />
     public override NetworkInputs Inputs => NetworkInputs.Profile | NetworkInputs.ItemFeatures | NetworkInputs.ItemIdentity | NetworkInputs.Sequence;
 
@@ -278,7 +272,7 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
             var known = embedded.ne(FeatureVocabulary.Unknown).unsqueeze(1);
             // On top of what an identity-less item has without a generator (side features and the shared unknown
             // identity), so that a generator that has learned nothing changes nothing.
-            var generated = fromSide + item_id.weight![FeatureVocabulary.Unknown] + generator.Generate(items, side, identity);
+            var generated = fromSide + item_id.weight![FeatureVocabulary.Unknown] + generator.Generate(items, side);
             learned = learned.where(known, generated);
 
             // What each item's side information alone says (known items too): how identity-less items find the known
@@ -512,8 +506,7 @@ public interface IItemEmbeddingGenerator
     /// <summary>[items, <see cref="ItemItemNetwork.LearnedItemDim"/>] for every row of <paramref name="items"/>: added to what an identity-less item has without a generator (its side features and the unknown identity).</summary>
     /// <param name="items">The items.</param>
     /// <param name="sideEmbeddings">Their pooled side-feature embeddings, [items, 4E].</param>
-    /// <param name="identity">Their identity indices, [items] (0: none), before any training-time dropout.</param>
-    Tensor Generate(ItemFeatureTensors items, Tensor sideEmbeddings, Tensor identity);
+    Tensor Generate(ItemFeatureTensors items, Tensor sideEmbeddings);
 
     /// <summary>
     /// The share, [1], of its neighbours' EASE scores that an identity-less item takes as its own: learned, since

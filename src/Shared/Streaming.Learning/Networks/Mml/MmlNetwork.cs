@@ -26,6 +26,11 @@ namespace Streaming.Learning.Networks.Mml;
 /// rating representation at once. It is trained end to end: training drops known identities at random
 /// (<see cref="ItemItemNetwork.IdentityDropout"/>) and the generated embedding stands in for them.</item>
 /// </list>
+/// A closed-form content rating prior for identity-less items (each director's, actor's, genre's and MPAA rate's shrunk
+/// mean rating deviation, weighted by least squares with each training item left out) was measured and not kept. On
+/// MovieLens-1M's held-out new users and new items (seed 1) it took the support mean's MAE from 0.909 to 0.886 by
+/// itself, but inside this network, added to the generated rating bias or to the fused rating with a learned trust,
+/// the new-item MAE was 0.904 and 0.907, against 0.898 without it.
 /// The list is the ID learner's (its normaliser too); text enters it through the generated embeddings of
 /// identity-less items. The image modality is an extension point: a second <see cref="ITextEncoder"/>-like vector per
 /// item would feed the generator and a third learner the same way.
@@ -74,7 +79,7 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
 
         int d = Hyper.Hidden1, e4 = 4 * Hyper.EmbeddingDim;
         TextDim = Hyper.TextEncoder == HashedTfIdfEncoder.EncoderName ? Hyper.TextDim : MiniLmEncoder.VectorDimension;
-        generator = new TextItemGenerator(e4, TextDim, Hyper.Hidden2, inner.LearnedItemDim, items => TextVectors(items), new ContentRatingPrior(inner.Features));
+        generator = new TextItemGenerator(e4, TextDim, Hyper.Hidden2, inner.LearnedItemDim, items => TextVectors(items));
         text_item = nn.Linear(TextDim, d + 1);
         text_user = nn.Linear(e4 + d, d + 1);
         fusion_user = nn.Linear(e4, 1);
@@ -136,7 +141,7 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
     /// <inheritdoc />
     public override long ScoringWidth => inner.ScoringWidth;
 
-    /// <summary>Fits the TF-IDF encoder's IDF on the training catalogue's texts, the generator's rating prior, then the ID learner's closed-form layer.</summary>
+    /// <summary>Fits the TF-IDF encoder's IDF on the training catalogue's texts, then the ID learner's closed-form layer.</summary>
     public string Fit(TrainingDataFit data)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -153,8 +158,7 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
             text += string.Create(CultureInfo.InvariantCulture, $", IDF fitted on {data.Catalogue.Count} training items");
         }
 
-        string prior = generator.Prior.Fit(data.Train, data.Catalogue, inner.IdentityOf);
-        return $"{text}; {prior}; {inner.Fit(data)}";
+        return $"{text}; {inner.Fit(data)}";
     }
 
     /// <summary>
@@ -309,8 +313,7 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
 /// <summary>
 /// MML's cold-start item embedding generator: an item's pooled side-feature embeddings and text vector, through one
 /// hidden layer, into the item-item network's learned item space: a residual, scaled by a learned gate that starts at 0, on
-/// top of the shared unknown-identity embedding. The rating bias also gets the closed-form <see cref="ContentRatingPrior"/>,
-/// times a learned trust that starts at 1.
+/// top of the shared unknown-identity embedding.
 /// </summary>
 public sealed class TextItemGenerator : nn.Module, IItemEmbeddingGenerator
 {
@@ -318,8 +321,6 @@ public sealed class TextItemGenerator : nn.Module, IItemEmbeddingGenerator
     private readonly Linear generator_out;
     private readonly Parameter generator_gate;
     private readonly Parameter generator_borrow;
-    private readonly Parameter generator_prior;
-    private readonly ContentRatingPrior prior;
     private readonly Func<ItemFeatureTensors, Tensor> text;
 
     /// <summary>A fresh generator (global torch seed).</summary>
@@ -328,16 +329,13 @@ public sealed class TextItemGenerator : nn.Module, IItemEmbeddingGenerator
     /// <param name="hidden">Hidden width.</param>
     /// <param name="outDim">The learned item space's width.</param>
     /// <param name="text">The text vectors of a set of items, [items, textDim].</param>
-    /// <param name="prior">The rating prior (owned: saved with the generator); the last of the <paramref name="outDim"/> columns is the rating bias.</param>
-    public TextItemGenerator(int sideDim, int textDim, int hidden, int outDim, Func<ItemFeatureTensors, Tensor> text, ContentRatingPrior prior) : base("generator")
+    public TextItemGenerator(int sideDim, int textDim, int hidden, int outDim, Func<ItemFeatureTensors, Tensor> text) : base("generator")
     {
         this.text = text;
-        this.prior = prior;
         generator_hidden = nn.Linear(sideDim + textDim, hidden);
         generator_out = nn.Linear(hidden, outDim);
         generator_gate = new Parameter(zeros(1));   // starts at the unknown-identity embedding; learns how far to move
         generator_borrow = new Parameter(zeros(1)); // starts borrowing no EASE score (see BorrowWeight)
-        generator_prior = new Parameter(ones(1));   // starts trusting the closed-form rating prior as fitted
         RegisterComponents();
         using (no_grad())
         {
@@ -349,19 +347,11 @@ public sealed class TextItemGenerator : nn.Module, IItemEmbeddingGenerator
     /// <inheritdoc />
     public Tensor BorrowWeight => generator_borrow;
 
-    /// <summary>The closed-form rating prior (fitted by <see cref="MmlNetwork.Fit"/>).</summary>
-    public ContentRatingPrior Prior => prior;
-
     /// <inheritdoc />
-    public Tensor Generate(ItemFeatureTensors items, Tensor sideEmbeddings, Tensor identity)
+    public Tensor Generate(ItemFeatureTensors items, Tensor sideEmbeddings)
     {
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(sideEmbeddings);
-        ArgumentNullException.ThrowIfNull(identity);
-        using var scope = NewDisposeScope();
-        var generated = generator_gate * generator_out.call(nn.functional.relu(generator_hidden.call(cat([sideEmbeddings, text(items)], 1))));
-        long last = generated.shape[1] - 1;
-        var ratingBias = generated.narrow(1, last, 1) + (generator_prior * prior.Predict(items, identity)).unsqueeze(1);
-        return cat([generated.narrow(1, 0, last), ratingBias], 1).MoveToOuterDisposeScope();
+        return generator_gate * generator_out.call(nn.functional.relu(generator_hidden.call(cat([sideEmbeddings, text(items)], 1))));
     }
 }
