@@ -187,6 +187,34 @@ public sealed class ModelsCommandTests(RedisServerFixture redis) : IClassFixture
         Assert.Contains(list.Out.Split('\n'), r => r.Contains("v1", StringComparison.Ordinal) && r.Contains("active", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task LiveThenCanaryAuto_OnRedisWithAStreamWhereTheCanaryIsBetter_ShowsTheTableAndPromotes()
+    {
+        redis.Require();
+        string url = $"redis://127.0.0.1:{redis.Port}/cli-{Guid.NewGuid():N}";
+        string prefix = "s" + Guid.NewGuid().ToString("N")[..8];
+        await RunAsync("models", "push", Model(1, 0.80), "--registry", url, "--promote");
+        await RunAsync("models", "push", Model(2, 0.80), "--registry", url, "--canary", "50");
+        // Served lists and the interactions after them, through the session store: the canary's users hit 6 of 10, the others 2.
+        var store = new Shared.Sessions.RedisSessionStore(redis.Connection, new Shared.Sessions.SessionStoreOptions(), prefix);
+        var served = new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
+        var users = Enumerable.Range(0, 400).Select(u => (User: $"u{u}", Canary: CanarySplit.IsCanary($"u{u}", 50, "v2"))).ToList();
+        await store.RecordServedAsync([.. users.Select(u => new Shared.Online.ServedList(u.User, u.Canary ? "v2" : "v1", "v2", served, [.. Enumerable.Range(1, 10).Select(i => new Shared.Contracts.RecommendedItem(i, 4f))]))]);
+        await store.ApplyAsync([.. users.SelectMany(u => Enumerable.Range(0, 10).Select(i =>
+            new Shared.Contracts.Interaction($"{u.User}-{i}", u.User, i < (u.Canary ? 6 : 2) ? 1 + i : 50 + i, 4, served.AddSeconds(1 + i), null)))]);
+
+        var live = await RunAsync("models", "live", "--registry", url, "--prefix", prefix);
+        var auto = await RunAsync("models", "canary", "v2", "--percent", "50", "--auto", "--interval", "0.05", "--max-minutes", "1", "--registry", url, "--prefix", prefix);
+
+        Assert.True(live.Code == 0, live.Err);
+        var rows = live.Out.Split('\n');
+        Assert.Contains(rows, r => r.Contains("v1", StringComparison.Ordinal) && r.Contains("active", StringComparison.Ordinal) && r.Contains("canary v2", StringComparison.Ordinal) && r.Contains("0.2000 [", StringComparison.Ordinal));
+        Assert.Contains(rows, r => r.Contains("v2", StringComparison.Ordinal) && r.Contains("canary (50%)", StringComparison.Ordinal) && r.Contains("0.6000 [", StringComparison.Ordinal));
+        Assert.Equal(0, auto.Code);
+        Assert.Contains("promote v2: better than v1", auto.Out, StringComparison.Ordinal);
+        Assert.Contains("Decided: active v2", auto.Out, StringComparison.Ordinal);
+    }
+
     private string Model(int seed, double mae)
     {
         string path = Path.Combine(directory, $"m{seed}-{Guid.NewGuid():N}.model");
