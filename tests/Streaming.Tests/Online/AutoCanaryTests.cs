@@ -109,17 +109,8 @@ public sealed class AutoCanaryTests(RedisServerFixture redis) : IClassFixture<Re
         return (registry, store, TrainingRunLog.For(registry));
     }
 
-    /// <summary>400 users: each gets a list of 10 items from the version routed to them, then 10 interactions, <paramref name="hitsOf"/> of them on the list.</summary>
-    private async Task StreamAsync(ISessionStore store, IModelRegistry registry, Func<string, int, int> hitsOf)
-    {
-        var routing = await registry.GetRoutingAsync();
-        var servedAt = time.GetUtcNow();
-        var users = Enumerable.Range(0, 400).Select(u => $"user-{u}").ToList();
-        await store.RecordServedAsync([.. users.Select(user => new ServedList(user, routing.VersionFor(user)!, routing.Canary, servedAt, [.. Enumerable.Range(1, 10).Select(i => new RecommendedItem(i, 4f))]))]);
-        var events = users.SelectMany((user, u) => Enumerable.Range(0, 10).Select(i =>
-            new Interaction($"{user}-{i}", user, i < hitsOf(routing.VersionFor(user)!, u) ? 1 + i : 100 + i, 4, servedAt.AddSeconds(1 + i), null)));
-        await store.ApplyAsync([.. events]);
-    }
+    private async Task StreamAsync(ISessionStore store, IModelRegistry registry, Func<string, int, int> hitsOf) =>
+        await ScriptedCanaryStream.RunAsync(store, await registry.GetRoutingAsync(TestContext.Current.CancellationToken), time.GetUtcNow(), hitsOf);
 
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
@@ -129,5 +120,19 @@ public sealed class AutoCanaryTests(RedisServerFixture redis) : IClassFixture<Re
             Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), "timed out waiting for the canary loop");
             await Task.Delay(10);
         }
+    }
+}
+
+/// <summary>The stream of the canary tests: 400 users, each served a list of 10 items by the version the routing gives them, then 10 interactions each.</summary>
+internal static class ScriptedCanaryStream
+{
+    /// <summary>Lists at <paramref name="servedAt"/>, then interactions a second apart after it; <paramref name="hitsOf"/> (version, user index) of each user's 10 are on the list.</summary>
+    public static async Task RunAsync(ISessionStore store, ModelRouting routing, DateTimeOffset servedAt, Func<string, int, int> hitsOf)
+    {
+        var users = Enumerable.Range(0, 400).Select(u => $"user-{u}").ToList();
+        await store.RecordServedAsync([.. users.Select(user => new ServedList(user, routing.VersionFor(user)!, routing.Canary, servedAt, [.. Enumerable.Range(1, 10).Select(i => new RecommendedItem(i, 4f))]))]);
+        var events = users.SelectMany((user, u) => Enumerable.Range(0, 10).Select(i =>
+            new Interaction($"{user}-{i}", user, i < hitsOf(routing.VersionFor(user)!, u) ? 1 + i : 100 + i, 4, servedAt.AddSeconds(1 + i), null)));
+        await store.ApplyAsync([.. events]);
     }
 }

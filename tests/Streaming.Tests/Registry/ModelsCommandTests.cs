@@ -197,11 +197,10 @@ public sealed class ModelsCommandTests(RedisServerFixture redis) : IClassFixture
         await RunAsync("models", "push", Model(2, 0.80), "--registry", url, "--canary", "50");
         // Served lists and the interactions after them, through the session store: the canary's users hit 6 of 10, the others 2.
         var store = new Shared.Sessions.RedisSessionStore(redis.Connection, new Shared.Sessions.SessionStoreOptions(), prefix);
-        var served = new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
-        var users = Enumerable.Range(0, 400).Select(u => (User: $"u{u}", Canary: CanarySplit.IsCanary($"u{u}", 50, "v2"))).ToList();
-        await store.RecordServedAsync([.. users.Select(u => new Shared.Online.ServedList(u.User, u.Canary ? "v2" : "v1", "v2", served, [.. Enumerable.Range(1, 10).Select(i => new Shared.Contracts.RecommendedItem(i, 4f))]))]);
-        await store.ApplyAsync([.. users.SelectMany(u => Enumerable.Range(0, 10).Select(i =>
-            new Shared.Contracts.Interaction($"{u.User}-{i}", u.User, i < (u.Canary ? 6 : 2) ? 1 + i : 50 + i, 4, served.AddSeconds(1 + i), null)))]);
+        await using (var registry = await ModelRegistryFactory.OpenAsync(url))
+        {
+            await Online.ScriptedCanaryStream.RunAsync(store, await registry.GetRoutingAsync(TestContext.Current.CancellationToken), new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero), (version, _) => version == "v2" ? 6 : 2);
+        }
 
         var live = await RunAsync("models", "live", "--registry", url, "--prefix", prefix);
         var auto = await RunAsync("models", "canary", "v2", "--percent", "50", "--auto", "--interval", "0.05", "--max-minutes", "1", "--registry", url, "--prefix", prefix);

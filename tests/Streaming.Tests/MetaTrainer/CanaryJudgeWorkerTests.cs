@@ -1,0 +1,53 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Streaming.MetaTrainer;
+using Streaming.Shared.Online;
+using Streaming.Shared.Registry;
+using Streaming.Shared.Sessions;
+using Streaming.Tests.Infrastructure;
+using Streaming.Tests.Online;
+using Streaming.Tests.Registry;
+
+namespace Streaming.Tests.MetaTrainer;
+
+/// <summary>Policy auto in periodic mode, on a fake clock: the canary is judged on the live figures every interval, between training runs.</summary>
+[Trait("Kind", "Integration")]
+public sealed class CanaryJudgeWorkerTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IDisposable
+{
+    private readonly string directory = Directory.CreateTempSubdirectory("streaming-judge-worker-").FullName;
+
+    public void Dispose() => Directory.Delete(directory, recursive: true);
+
+    [Fact]
+    public async Task Worker_PolicyAutoAndAClearlyBetterCanary_PromotesItAtTheFirstLookAfterTheInterval()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero));
+        var options = TrainerFixtures.QuickOptions(Path.Combine(directory, "registry"));
+        options.Policy = RolloutPolicy.Auto;
+        options.AutoJudgeIntervalSeconds = 60;
+        await using var registry = await ModelRegistryFactory.OpenAsync(options.Registry, create: true, time);
+        await registry.PushAndRollOutAsync(RegistryFixtures.ModelFile(1), new ModelPushOptions(), new RolloutPlan { Kind = RolloutKind.Promote }, cancellationToken: ct);
+        await registry.PushAndRollOutAsync(RegistryFixtures.ModelFile(2), new ModelPushOptions(), new RolloutPlan { Kind = RolloutKind.Canary, CanaryPercent = 50 }, cancellationToken: ct);
+        var store = new RedisSessionStore(redis.Require(), new SessionStoreOptions(), TrainerFixtures.NewPrefix());
+        await ScriptedCanaryStream.RunAsync(store, await registry.GetRoutingAsync(ct), time.GetUtcNow(), (version, _) => version == "v2" ? 7 : 3);
+        var cycle = new TrainingCycle(options, new SessionScanner(redis.Require(), new SessionStoreOptions(), "unused"), "test", time, NullLogger<TrainingCycle>.Instance, store.ReadTalliesAsync);
+        using var worker = new CanaryJudgeWorker(cycle, Options.Create(options), time, NullLogger<CanaryJudgeWorker>.Instance);
+
+        await worker.StartAsync(ct);
+        await Task.Delay(200, ct);
+        Assert.Equal("v1", (await registry.GetRoutingAsync(ct)).Active);   // no look before the first interval
+        time.Advance(TimeSpan.FromSeconds(60));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        while ((await registry.GetRoutingAsync(ct)).Active != "v2")
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), "the canary was not promoted");
+            await Task.Delay(50, ct);
+        }
+
+        await worker.StopAsync(ct);
+        var decision = Assert.Single(await TrainingRunLog.For(registry).RecentAsync(10, ct)).Decision!;
+        Assert.Equal((CanaryAction.Promote, "v2", "v1"), (decision.Action, decision.Canary, decision.Active));
+    }
+}
