@@ -42,24 +42,26 @@ internal static class OnlineModelsCommands
         return command;
     }
 
-    /// <summary>The table of <c>models live</c> (and of the demo's report): one row per version and window.</summary>
-    public static Table Table(IReadOnlyList<ArmTally> tallies, ModelRouting? routing)
+    /// <summary>
+    /// The table of <c>models live</c>: one row per version and window, with 95% intervals; <paramref name="compact"/>
+    /// (the demo's report, on an 80-column console) leaves out the window, the intervals and the rated count.
+    /// </summary>
+    public static Table Table(IReadOnlyList<ArmTally> tallies, ModelRouting? routing, bool compact = false)
     {
         ArgumentNullException.ThrowIfNull(tallies);
-        var table = new Table().AddColumns("version", "role", "window", "users", "events", "hit rate@K [[95%]]", "MRR [[95%]]", "rated", "MAE [[95%]]", "per-user hit rate");
+        var table = compact
+            ? new Table().AddColumns("version", "role", "users", "events", "hit rate@K", "MRR", "MAE", "per-user hit rate")
+            : new Table().AddColumns("version", "role", "window", "users", "events", "hit rate@K [[95%]]", "MRR [[95%]]", "rated", "MAE [[95%]]", "per-user hit rate");
         foreach (var t in tallies)
         {
-            table.AddRow(
-                ModelsCommand.Cell(t.Version),
-                ModelsCommand.Cell(routing is null ? "" : ModelsCommand.Role(t.Version, routing)),
-                ModelsCommand.Cell(t.Window is null ? "-" : $"canary {t.Window}"),
-                ModelsCommand.Cell(t.Users.ToString("N0", CultureInfo.InvariantCulture)),
-                ModelsCommand.Cell(t.Events.ToString("N0", CultureInfo.InvariantCulture)),
-                ModelsCommand.Cell(WithInterval(t.HitRate, t.HitRateInterval(TableConfidence))),
-                ModelsCommand.Cell(WithInterval(t.Mrr, t.MrrInterval(TableConfidence))),
-                ModelsCommand.Cell(t.Rated.ToString("N0", CultureInfo.InvariantCulture)),
-                ModelsCommand.Cell(WithInterval(t.Mae, t.MaeInterval(TableConfidence))),
-                ModelsCommand.Cell(OnlineTallies.Format(t.MeanUserHitRate)));
+            string role = routing is null ? "" : ModelsCommand.Role(t.Version, routing);
+            string users = t.Users.ToString("N0", CultureInfo.InvariantCulture), events = t.Events.ToString("N0", CultureInfo.InvariantCulture);
+            string[] cells = compact
+                ? [t.Version, role, users, events, OnlineTallies.Format(t.HitRate), OnlineTallies.Format(t.Mrr), OnlineTallies.Format(t.Mae), OnlineTallies.Format(t.MeanUserHitRate)]
+                : [t.Version, role, t.Window is null ? "-" : $"canary {t.Window}", users, events,
+                    WithInterval(t.HitRate, t.HitRateInterval(TableConfidence)), WithInterval(t.Mrr, t.MrrInterval(TableConfidence)),
+                    t.Rated.ToString("N0", CultureInfo.InvariantCulture), WithInterval(t.Mae, t.MaeInterval(TableConfidence)), OnlineTallies.Format(t.MeanUserHitRate)];
+            table.AddRow([.. cells.Select(ModelsCommand.Cell)]);
         }
 
         return table;
