@@ -34,6 +34,9 @@ public sealed class IngestOptions
     [Range(1, 3600)]
     public int OnlineMetricsSeconds { get; set; } = 15;
 
+    /// <summary>How both of Ingest's consume loops batch.</summary>
+    public Shared.Messaging.BatchLimits BatchLimits => new(MaxBatchSize, TimeSpan.FromMilliseconds(MaxBatchWaitMs));
+
     /// <summary>The item catalogue that events are checked against: a data folder, or "synthetic".</summary>
     [Required(AllowEmptyStrings = false)]
     public string Catalogue { get; set; } = "";

@@ -24,19 +24,8 @@ public sealed class ServedListWorker(
     private void ConsumeLoop(CancellationToken stoppingToken)
     {
         var options = ingest.Value;
-        var loop = new BatchConsumeLoop(
-            kafka.Value.ConsumerConfig(options.ServedGroupId),
-            kafka.Value.RecommendationsTopic,
-            new BatchLimits(options.MaxBatchSize, TimeSpan.FromMilliseconds(options.MaxBatchWaitMs)),
-            logger)
-        {
-            Paused = e =>
-            {
-                health.KafkaUnavailable(e.Message);
-                IngestMetrics.KafkaRetries.Inc();
-            },
-            Resumed = health.RedisAvailable,
-        };
+        var loop = PipelineServices.ConsumeLoop(
+            kafka.Value, options.ServedGroupId, kafka.Value.RecommendationsTopic, options.BatchLimits, health, () => IngestMetrics.KafkaRetries.Inc(), logger);
         PipelineServices.StopOnFatal(loop.Run(batch => Process(batch, stoppingToken), stoppingToken), health, lifetime);
     }
 
