@@ -19,20 +19,14 @@ public sealed class CanaryJudgeWorkerTests(RedisServerFixture redis) : IClassFix
 
     public void Dispose() => Directory.Delete(directory, recursive: true);
 
+    private readonly FakeTimeProvider time = new(new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero));
+
     [Fact]
     public async Task Worker_PolicyAutoAndAClearlyBetterCanary_PromotesItAtTheFirstLookAfterTheInterval()
     {
         var ct = TestContext.Current.CancellationToken;
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero));
-        var options = TrainerFixtures.QuickOptions(Path.Combine(directory, "registry"));
-        options.Policy = RolloutPolicy.Auto;
-        options.AutoJudgeIntervalSeconds = 60;
-        await using var registry = await ModelRegistryFactory.OpenAsync(options.Registry, create: true, time);
-        await registry.PushAndRollOutAsync(RegistryFixtures.ModelFile(1), new ModelPushOptions(), new RolloutPlan { Kind = RolloutKind.Promote }, cancellationToken: ct);
-        await registry.PushAndRollOutAsync(RegistryFixtures.ModelFile(2), new ModelPushOptions(), new RolloutPlan { Kind = RolloutKind.Canary, CanaryPercent = 50 }, cancellationToken: ct);
-        var store = new RedisSessionStore(redis.Require(), new SessionStoreOptions(), TrainerFixtures.NewPrefix());
-        await ScriptedCanaryStream.RunAsync(store, await registry.GetRoutingAsync(ct), time.GetUtcNow(), (version, _) => version == "v2" ? 7 : 3);
-        var cycle = new TrainingCycle(options, new SessionScanner(redis.Require(), new SessionStoreOptions(), "unused"), "test", time, NullLogger<TrainingCycle>.Instance, store.ReadTalliesAsync);
+        var (options, registry, cycle) = await SetUpAsync(canaryHits: 7, activeHits: 3);
+        await using var _ = registry;
         using var worker = new CanaryJudgeWorker(cycle, Options.Create(options), time, NullLogger<CanaryJudgeWorker>.Instance);
 
         await worker.StartAsync(ct);
@@ -49,5 +43,37 @@ public sealed class CanaryJudgeWorkerTests(RedisServerFixture redis) : IClassFix
         await worker.StopAsync(ct);
         var decision = Assert.Single(await TrainingRunLog.For(registry).RecentAsync(10, ct)).Decision!;
         Assert.Equal((CanaryAction.Promote, "v2", "v1"), (decision.Action, decision.Canary, decision.Active));
+    }
+
+    [Fact]
+    public async Task Run_PolicyAutoAndAClearlyWorseCanary_RollsItBackBeforeTraining()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (_, registry, cycle) = await SetUpAsync(canaryHits: 1, activeHits: 6);
+        await using var _ = registry;
+
+        var run = await cycle.RunAsync(registry, TrainingRunLog.For(registry), ct);   // no sessions to train on: refused after the look
+
+        Assert.Equal(TrainingRunOutcome.Refused, run.Outcome);
+        Assert.Equal(("v1", (string?)null), ((await registry.GetRoutingAsync(ct)).Active, (await registry.GetRoutingAsync(ct)).Canary));
+        var records = await TrainingRunLog.For(registry).RecentAsync(10, ct);
+        Assert.Equal([TrainingRunOutcome.Refused, TrainingRunOutcome.CanaryDecision], records.Select(r => r.Outcome));
+        Assert.Equal(CanaryAction.Rollback, records[1].Decision!.Action);
+    }
+
+    /// <summary>A directory registry with v1 active and v2 the canary for half the users, the scripted stream, and a policy-auto cycle reading its figures.</summary>
+    private async Task<(MetaTrainerOptions Options, IModelRegistry Registry, TrainingCycle Cycle)> SetUpAsync(int canaryHits, int activeHits)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var options = TrainerFixtures.QuickOptions(Path.Combine(directory, "registry"));
+        options.Policy = RolloutPolicy.Auto;
+        options.AutoJudgeIntervalSeconds = 60;
+        var registry = await ModelRegistryFactory.OpenAsync(options.Registry, create: true, time);
+        await registry.PushAndRollOutAsync(RegistryFixtures.ModelFile(1), new ModelPushOptions(), new RolloutPlan { Kind = RolloutKind.Promote }, cancellationToken: ct);
+        await registry.PushAndRollOutAsync(RegistryFixtures.ModelFile(2), new ModelPushOptions(), new RolloutPlan { Kind = RolloutKind.Canary, CanaryPercent = 50 }, cancellationToken: ct);
+        var store = new RedisSessionStore(redis.Require(), new SessionStoreOptions(), TrainerFixtures.NewPrefix());
+        await ScriptedCanaryStream.RunAsync(store, await registry.GetRoutingAsync(ct), time.GetUtcNow(), (version, _) => version == "v2" ? canaryHits : activeHits);
+        var sessions = new SessionScanner(redis.Require(), new SessionStoreOptions(), TrainerFixtures.NewPrefix());
+        return (options, registry, new TrainingCycle(options, sessions, "test", time, NullLogger<TrainingCycle>.Instance, store.ReadTalliesAsync));
     }
 }
