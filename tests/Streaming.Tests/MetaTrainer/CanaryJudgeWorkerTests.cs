@@ -7,7 +7,6 @@ using Streaming.Shared.Registry;
 using Streaming.Shared.Sessions;
 using Streaming.Tests.Infrastructure;
 using Streaming.Tests.Online;
-using Streaming.Tests.Registry;
 
 namespace Streaming.Tests.MetaTrainer;
 
@@ -56,9 +55,10 @@ public sealed class CanaryJudgeWorkerTests(RedisServerFixture redis) : IClassFix
 
         Assert.Equal(TrainingRunOutcome.Refused, run.Outcome);
         Assert.Equal(("v1", (string?)null), ((await registry.GetRoutingAsync(ct)).Active, (await registry.GetRoutingAsync(ct)).Canary));
+        // Both records carry the fake clock's one instant, so their order in the log is not defined: look them up by outcome.
         var records = await TrainingRunLog.For(registry).RecentAsync(10, ct);
-        Assert.Equal([TrainingRunOutcome.Refused, TrainingRunOutcome.CanaryDecision], records.Select(r => r.Outcome));
-        Assert.Equal(CanaryAction.Rollback, records[1].Decision!.Action);
+        Assert.Equal([TrainingRunOutcome.CanaryDecision, TrainingRunOutcome.Refused], records.Select(r => r.Outcome).Order(StringComparer.Ordinal));
+        Assert.Equal(CanaryAction.Rollback, records.Single(r => r.Outcome == TrainingRunOutcome.CanaryDecision).Decision!.Action);
     }
 
     /// <summary>A directory registry with v1 active and v2 the canary for half the users, the scripted stream, and a policy-auto cycle reading its figures.</summary>
@@ -69,8 +69,7 @@ public sealed class CanaryJudgeWorkerTests(RedisServerFixture redis) : IClassFix
         options.Policy = RolloutPolicy.Auto;
         options.AutoJudgeIntervalSeconds = 60;
         var registry = await ModelRegistryFactory.OpenAsync(options.Registry, create: true, time);
-        await registry.PushAndRollOutAsync(RegistryFixtures.ModelFile(1), new ModelPushOptions(), new RolloutPlan { Kind = RolloutKind.Promote }, cancellationToken: ct);
-        await registry.PushAndRollOutAsync(RegistryFixtures.ModelFile(2), new ModelPushOptions(), new RolloutPlan { Kind = RolloutKind.Canary, CanaryPercent = 50 }, cancellationToken: ct);
+        await ScriptedCanaryStream.PublishAsync(registry);
         var store = new RedisSessionStore(redis.Require(), new SessionStoreOptions(), TrainerFixtures.NewPrefix());
         await ScriptedCanaryStream.RunAsync(store, await registry.GetRoutingAsync(ct), time.GetUtcNow(), (version, _) => version == "v2" ? canaryHits : activeHits);
         var sessions = new SessionScanner(redis.Require(), new SessionStoreOptions(), TrainerFixtures.NewPrefix());

@@ -103,8 +103,7 @@ public sealed class AutoCanaryTests(RedisServerFixture redis) : IClassFixture<Re
     private async Task<(IModelRegistry Registry, ISessionStore Store, ITrainingRunLog Runs)> SetUpAsync()
     {
         var registry = await ModelRegistryFactory.OpenAsync(Path.Combine(directory, "registry"), create: true, time);
-        await registry.PushAndRollOutAsync(RegistryFixtures.ModelFile(1), new ModelPushOptions(), new RolloutPlan { Kind = RolloutKind.Promote });
-        await registry.PushAndRollOutAsync(RegistryFixtures.ModelFile(2), new ModelPushOptions(), new RolloutPlan { Kind = RolloutKind.Canary, CanaryPercent = 50 });
+        await ScriptedCanaryStream.PublishAsync(registry);
         var store = new RedisSessionStore(redis.Require(), new SessionStoreOptions(), "c" + Guid.NewGuid().ToString("N")[..8]);
         return (registry, store, TrainingRunLog.For(registry));
     }
@@ -126,6 +125,13 @@ public sealed class AutoCanaryTests(RedisServerFixture redis) : IClassFixture<Re
 /// <summary>The stream of the canary tests: 400 users, each served a list of 10 items by the version the routing gives them, then 10 interactions each.</summary>
 internal static class ScriptedCanaryStream
 {
+    /// <summary>v1 active, v2 the canary for half the users.</summary>
+    public static async Task PublishAsync(IModelRegistry registry)
+    {
+        await registry.PushAndRollOutAsync(RegistryFixtures.ModelFile(1), new ModelPushOptions(), new RolloutPlan { Kind = RolloutKind.Promote }, cancellationToken: TestContext.Current.CancellationToken);
+        await registry.PushAndRollOutAsync(RegistryFixtures.ModelFile(2), new ModelPushOptions(), new RolloutPlan { Kind = RolloutKind.Canary, CanaryPercent = 50 }, cancellationToken: TestContext.Current.CancellationToken);
+    }
+
     /// <summary>Lists at <paramref name="servedAt"/>, then interactions a second apart after it; <paramref name="hitsOf"/> (version, user index) of each user's 10 are on the list.</summary>
     public static async Task RunAsync(ISessionStore store, ModelRouting routing, DateTimeOffset servedAt, Func<string, int, int> hitsOf)
     {

@@ -59,12 +59,13 @@ public sealed class AutoCanary(IModelRegistry registry, Func<Task<IReadOnlyList<
         while (true)
         {
             var decision = await StepAsync(cancellationToken).ConfigureAwait(false);
+            bool timeUp = time.GetElapsedTime(started) >= maxWait;   // read before the callback, which may move a test's clock
             if (decision is not null)
             {
                 looked?.Invoke(decision);
             }
 
-            if (decision is null or { Action: not CanaryAction.Wait } || time.GetElapsedTime(started) >= maxWait)
+            if (decision is null or { Action: not CanaryAction.Wait } || timeUp)
             {
                 return decision;
             }
