@@ -30,24 +30,14 @@ public sealed class AdapterWorker(
     private void ConsumeLoop(CancellationToken stoppingToken)
     {
         var options = adapter.Value;
-        var loop = new BatchConsumeLoop(
-            kafka.Value.ConsumerConfig(options.GroupId),
-            kafka.Value.AdaptRequestsTopic,
-            new BatchLimits(options.MaxBatchUsers, TimeSpan.FromMilliseconds(options.MaxBatchWaitMs)),
-            logger)
-        {
-            Tick = consumer =>
+        var loop = PipelineServices.ConsumeLoop(
+            kafka.Value, options.GroupId, kafka.Value.AdaptRequestsTopic, new BatchLimits(options.MaxBatchUsers, TimeSpan.FromMilliseconds(options.MaxBatchWaitMs)),
+            health, () => AdapterMetrics.KafkaRetries.Inc(), logger,
+            tick: consumer =>
             {
                 models.TakeLatest();
                 AdapterMetrics.ConsumerLag.Set(BatchConsumeLoop.Lag(consumer));
-            },
-            Paused = e =>
-            {
-                health.KafkaUnavailable(e.Message);
-                AdapterMetrics.KafkaRetries.Inc();
-            },
-            Resumed = health.RedisAvailable,
-        };
+            });
         try
         {
             PipelineServices.StopOnFatal(loop.Run(batch => Process(batch, stoppingToken), stoppingToken), health, lifetime);

@@ -32,4 +32,28 @@ public static class IngestMetrics
 
     public static readonly Gauge ConsumerLag = Metrics.CreateGauge(
         "streaming_ingest_consumer_lag_messages", "Interactions waiting in the assigned partitions (high watermark minus position).");
+
+    public static readonly Counter ServedLists = Metrics.CreateCounter(
+        "streaming_ingest_served_lists_total", "Served recommendation lists read for online evaluation, by outcome (recorded, dead_lettered).", "outcome");
+
+    // Online evaluation per arm (labels: the model version, and the canary window it served in, '' outside one).
+    private static readonly string[] ArmLabels = ["version", "window"];
+
+    public static readonly Gauge OnlineUsers = Metrics.CreateGauge(
+        "streaming_online_users", "Users with at least one interaction attributed to a list of the version.", ArmLabels);
+
+    public static readonly Gauge OnlineEvents = Metrics.CreateGauge(
+        "streaming_online_events", "Interactions attributed to the latest list of the version served before them.", ArmLabels);
+
+    public static readonly Gauge OnlineRatedEvents = Metrics.CreateGauge(
+        "streaming_online_rated_events", "Attributed interactions with an explicit rating on a listed item (what the MAE is over).", ArmLabels);
+
+    public static readonly Gauge OnlineHitRate = Metrics.CreateGauge(
+        "streaming_online_hit_rate", "Share of attributed interactions on an item of the list (hit rate@K).", ArmLabels);
+
+    public static readonly Gauge OnlineMrr = Metrics.CreateGauge(
+        "streaming_online_mrr", "Mean reciprocal rank of the attributed interactions' items in the list (0 when absent).", ArmLabels);
+
+    public static readonly Gauge OnlineMae = Metrics.CreateGauge(
+        "streaming_online_mae", "Mean absolute error of the list's predicted rating against the user's explicit rating.", ArmLabels);
 }

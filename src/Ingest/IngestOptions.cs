@@ -23,6 +23,20 @@ public sealed class IngestOptions
     [Range(1, 86_400)]
     public int CatalogueRefreshSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// Kafka consumer group of Ingest's reader of the recommendations topic (online evaluation: each user's last
+    /// served list); runs while <c>Sessions:OnlineEvaluation</c> is on.
+    /// </summary>
+    [Required(AllowEmptyStrings = false)]
+    public string ServedGroupId { get; set; } = "streaming-ingest-served";
+
+    /// <summary>How often the online figures per version are read from Redis into /metrics, in seconds.</summary>
+    [Range(1, 3600)]
+    public int OnlineMetricsSeconds { get; set; } = 15;
+
+    /// <summary>How both of Ingest's consume loops batch.</summary>
+    public Shared.Messaging.BatchLimits BatchLimits => new(MaxBatchSize, TimeSpan.FromMilliseconds(MaxBatchWaitMs));
+
     /// <summary>The item catalogue that events are checked against: a data folder, or "synthetic".</summary>
     [Required(AllowEmptyStrings = false)]
     public string Catalogue { get; set; } = "";

@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using Microsoft.Extensions.Options;
 using Polly.Registry;
+using Streaming.Ingest.Online;
 using Streaming.Ingest.Processing;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Data;
@@ -33,6 +34,17 @@ public static class IngestServiceCollectionExtensions
             sp.GetRequiredService<IOptions<KafkaOptions>>().Value,
             sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(PipelineServices.RedisPipeline)));
         services.AddHostedService<IngestWorker>();
+        if (builder.Configuration.GetValue($"{SessionStoreOptions.Section}:{nameof(SessionStoreOptions.OnlineEvaluation)}", defaultValue: true))
+        {
+            services.AddSingleton(sp => new ServedListProcessor(
+                sp.GetRequiredService<ISessionStore>(),
+                new KafkaOutbox(sp.GetRequiredService<IProducer<string?, byte[]>>()),
+                sp.GetRequiredService<IOptions<KafkaOptions>>().Value,
+                sp.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(PipelineServices.RedisPipeline)));
+            services.AddHostedService<ServedListWorker>();
+            services.AddHostedService<OnlineMetricsExporter>();
+        }
+
         return builder;
     }
 }

@@ -28,20 +28,9 @@ public sealed class IngestWorker(
     private void ConsumeLoop(CancellationToken stoppingToken)
     {
         var options = ingest.Value;
-        var loop = new BatchConsumeLoop(
-            kafka.Value.ConsumerConfig(options.GroupId),
-            kafka.Value.InteractionsTopic,
-            new BatchLimits(options.MaxBatchSize, TimeSpan.FromMilliseconds(options.MaxBatchWaitMs)),
-            logger)
-        {
-            Tick = consumer => IngestMetrics.ConsumerLag.Set(BatchConsumeLoop.Lag(consumer)),
-            Paused = e =>
-            {
-                health.KafkaUnavailable(e.Message);
-                IngestMetrics.KafkaRetries.Inc();
-            },
-            Resumed = health.RedisAvailable,
-        };
+        var loop = PipelineServices.ConsumeLoop(
+            kafka.Value, options.GroupId, kafka.Value.InteractionsTopic, options.BatchLimits, health, () => IngestMetrics.KafkaRetries.Inc(), logger,
+            tick: consumer => IngestMetrics.ConsumerLag.Set(BatchConsumeLoop.Lag(consumer)));
         PipelineServices.StopOnFatal(loop.Run(batch => Process(batch, stoppingToken), stoppingToken), health, lifetime);
     }
 

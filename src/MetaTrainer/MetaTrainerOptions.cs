@@ -14,6 +14,13 @@ public static class RolloutPolicy
 
     /// <summary>Only push it; a person promotes it (<c>streaming models promote</c>).</summary>
     public const string PublishOnly = "publish-only";
+
+    /// <summary>
+    /// Make it the canary, then let the live figures decide (<see cref="Shared.Online.AutoCanary"/>, every
+    /// <see cref="MetaTrainerOptions.AutoJudgeIntervalSeconds"/> and at the start of every run): promoted when
+    /// better, rolled back when worse. A canary still being judged is not replaced by the next candidate.
+    /// </summary>
+    public const string Auto = "auto";
 }
 
 /// <summary>
@@ -73,9 +80,28 @@ public sealed class MetaTrainerOptions : IValidatableObject
     [Range(0.0, 1.0, ErrorMessage = "MetaTrainer:MaxNdcgRegression must be in 0..1")]
     public double MaxNdcgRegression { get; set; } = 0.005;
 
-    /// <summary>canary, promote or publish-only (see <see cref="RolloutPolicy"/>). With no active version yet, canary promotes.</summary>
-    [RegularExpression("^(canary|promote|publish-only)$", ErrorMessage = "MetaTrainer:Policy must be canary, promote or publish-only")]
+    /// <summary>canary, promote, publish-only or auto (see <see cref="RolloutPolicy"/>). With no active version yet, canary and auto promote.</summary>
+    [RegularExpression("^(canary|promote|publish-only|auto)$", ErrorMessage = "MetaTrainer:Policy must be canary, promote, publish-only or auto")]
     public string Policy { get; set; } = RolloutPolicy.Canary;
+
+    /// <summary>Policy auto: the confidence of a promotion or rollback (always valid, however often the canary is judged).</summary>
+    [Range(0.5, 0.9999, ErrorMessage = "MetaTrainer:AutoConfidence must be in 0.5..0.9999")]
+    public double AutoConfidence { get; set; } = 0.95;
+
+    /// <summary>Policy auto: fewest users each of canary and active need before anything is decided.</summary>
+    [Range(1, 10_000_000, ErrorMessage = "MetaTrainer:AutoMinUsers must be in 1..10000000")]
+    public int AutoMinUsers { get; set; } = 100;
+
+    /// <summary>Policy auto: the size of per-user hit-rate difference the sequential test is quickest to see.</summary>
+    [Range(0.001, 1.0, ErrorMessage = "MetaTrainer:AutoMixtureScale must be in 0.001..1")]
+    public double AutoMixtureScale { get; set; } = 0.05;
+
+    /// <summary>Policy auto, periodic mode: seconds between looks at the canary's live figures.</summary>
+    [Range(5, 86_400, ErrorMessage = "MetaTrainer:AutoJudgeIntervalSeconds must be in 5..86400")]
+    public int AutoJudgeIntervalSeconds { get; set; } = 300;
+
+    /// <summary>The automated canary's test settings.</summary>
+    public Shared.Online.CanaryJudgeOptions JudgeOptions => new() { Confidence = AutoConfidence, MinUsers = AutoMinUsers, MixtureScale = AutoMixtureScale };
 
     /// <summary>Share of users a canary is served to.</summary>
     [Range(0.01, 100.0, ErrorMessage = "MetaTrainer:CanaryPercent must be in 0.01..100")]

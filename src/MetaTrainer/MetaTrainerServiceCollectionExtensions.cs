@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using Streaming.Shared.Hosting;
+using Streaming.Shared.Online;
 using Streaming.Shared.Sessions;
 
 namespace Streaming.MetaTrainer;
@@ -46,13 +47,18 @@ public static class MetaTrainerServiceCollectionExtensions
                 new SessionScanner(connection, sp.GetRequiredService<IOptions<SessionStoreOptions>>().Value, redis.KeyPrefix),
                 $"sessions in redis {Endpoints(redis.Configuration)} (prefix {redis.KeyPrefix})",
                 sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILogger<TrainingCycle>>());
+                sp.GetRequiredService<ILogger<TrainingCycle>>(),
+                () => OnlineTallies.ReadAsync(connection, redis.KeyPrefix));
         });
         services.AddSingleton<TrainerHealth>();
         services.AddHealthChecks().AddCheck<TrainerHealth>("training");
         if (!IsOnce(builder.Configuration))
         {
             services.AddHostedService<MetaTrainerWorker>();
+            if (builder.Configuration[$"{MetaTrainerOptions.Section}:{nameof(MetaTrainerOptions.Policy)}"] == RolloutPolicy.Auto)
+            {
+                services.AddHostedService<CanaryJudgeWorker>();
+            }
         }
 
         return builder;

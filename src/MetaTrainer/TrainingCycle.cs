@@ -5,6 +5,7 @@ using Streaming.Learning;
 using Streaming.Learning.Models;
 using Streaming.Learning.Training;
 using Streaming.Shared.Models;
+using Streaming.Shared.Online;
 using Streaming.Shared.Registry;
 using Streaming.Shared.Sessions;
 using static TorchSharp.torch;
@@ -37,16 +38,19 @@ public sealed partial class TrainingCycle
     private readonly Lazy<Device> device;
     private readonly TimeProvider time;
     private readonly ILogger<TrainingCycle> logger;
+    private readonly Func<Task<IReadOnlyList<ArmTally>>>? tallies;
 
     /// <param name="options">The trainer's settings.</param>
     /// <param name="scanner">Reads the session store.</param>
     /// <param name="sessionSource">Names the session store in run records (<c>redis 127.0.0.1:6379, prefix s</c>).</param>
     /// <param name="time">Clock for the window, the budget and the records.</param>
     /// <param name="logger">Where each run's summary goes.</param>
-    public TrainingCycle(MetaTrainerOptions options, SessionScanner scanner, string sessionSource, TimeProvider time, ILogger<TrainingCycle> logger)
+    /// <param name="tallies">The live figures of the session store (policy auto judges the canary on them first).</param>
+    public TrainingCycle(MetaTrainerOptions options, SessionScanner scanner, string sessionSource, TimeProvider time, ILogger<TrainingCycle> logger, Func<Task<IReadOnlyList<ArmTally>>>? tallies = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         this.options = options;
+        this.tallies = tallies;
         this.scanner = scanner;
         this.sessionSource = sessionSource;
         this.time = time;
@@ -148,7 +152,7 @@ public sealed partial class TrainingCycle
         var run = new TrainingRun { RunId = TrainingRunLog.NewRunId(startedAt), Outcome = TrainingRunOutcome.Failed, StartedAt = startedAt };
         try
         {
-            run = await TrainAndDecideAsync(registry, run, started, cancellationToken).ConfigureAwait(false);
+            run = await TrainAndDecideAsync(registry, runs, run, started, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -183,8 +187,16 @@ public sealed partial class TrainingCycle
             : UserRole.Training;
     }
 
-    private async Task<TrainingRun> TrainAndDecideAsync(IModelRegistry registry, TrainingRun run, long started, CancellationToken cancellationToken)
+    /// <summary>Policy auto: one look at the canary on the live figures (recorded in the run log); null when there is nothing to judge.</summary>
+    public Task<CanaryDecision?> JudgeCanaryAsync(IModelRegistry registry, ITrainingRunLog runs, CancellationToken cancellationToken) =>
+        options.Policy == RolloutPolicy.Auto && tallies is not null
+            ? new AutoCanary(registry, tallies, runs, options.JudgeOptions, time).StepAsync(cancellationToken)
+            : Task.FromResult<CanaryDecision?>(null);
+
+    private async Task<TrainingRun> TrainAndDecideAsync(IModelRegistry registry, ITrainingRunLog runs, TrainingRun run, long started, CancellationToken cancellationToken)
     {
+        // Judged before the parent is chosen: a canary promoted now is the parent of this run's candidate.
+        var judged = await JudgeCanaryAsync(registry, runs, cancellationToken).ConfigureAwait(false);
         var routing = await registry.GetRoutingAsync(cancellationToken).ConfigureAwait(false);
         string? parentVersion = routing.Active;
         run = run with { ParentVersion = parentVersion };
@@ -273,8 +285,10 @@ public sealed partial class TrainingCycle
             Metrics = metrics,
             Notes = window,
             Source = $"metatrainer run {run.RunId}",
-        }, Plan(parentVersion), cancellationToken: cancellationToken).ConfigureAwait(false);
-        string rollout = Describe(rolledOut, parentVersion);
+        }, Plan(parentVersion, judging: judged is { Action: CanaryAction.Wait }), cancellationToken: cancellationToken).ConfigureAwait(false);
+        string rollout = judged is { Action: CanaryAction.Wait } waiting
+            ? $"none: canary {waiting.Canary} is still being judged on the live figures"
+            : Describe(rolledOut, parentVersion);
         return run with { Outcome = TrainingRunOutcome.Published, Version = pushed.Version, Rollout = rollout };
     }
 
@@ -317,9 +331,10 @@ public sealed partial class TrainingCycle
 
     // Compare-and-set against the parent: if someone else changed the active version during the run, the
     // candidate is published but not routed, since it was judged against a version that no longer serves.
-    private RolloutPlan Plan(string? parent) => new()
+    // Policy auto does not replace a canary that is still being judged (judging): its figures would start over.
+    private RolloutPlan Plan(string? parent, bool judging = false) => new()
     {
-        Kind = options.Policy == RolloutPolicy.PublishOnly ? RolloutKind.None
+        Kind = options.Policy == RolloutPolicy.PublishOnly || judging ? RolloutKind.None
             : options.Policy == RolloutPolicy.Promote || parent is null ? RolloutKind.Promote
             : RolloutKind.Canary,
         CanaryPercent = options.CanaryPercent,

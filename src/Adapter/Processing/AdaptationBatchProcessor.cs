@@ -74,14 +74,15 @@ public sealed class AdaptationBatchProcessor(
             var model = group.Key;
             var adapt = group.Where(r => r.Basis == RecommendationMessage.Adapted).ToList();
             var onboard = group.Where(r => r.Basis == RecommendationMessage.Onboarding).ToList();
-            var adapted = model.Recommender.Recommend([.. adapt.Select(r => ToUserSession(loaded[r.UserId]))], settings.Steps, settings.TopK);
+            // A model may name its own serving steps: 0 serves the meta-initialisation unadapted (a control arm).
+            var adapted = model.Recommender.Recommend([.. adapt.Select(r => ToUserSession(loaded[r.UserId]))], model.Model.Manifest.ServingSteps ?? settings.Steps, settings.TopK);
             var onboarding = Onboarding(model, [.. onboard.Select(r => loaded[r.UserId])]);
             // Only the record of the adaptation (version, session size), not the weights: nothing serves from cached
             // weights (a user's next request comes with a longer session, and adaptation takes milliseconds), and at
             // 82 KB per user they filled Redis. The sweeper reads these records after a model switch.
             cached.AddRange(adapt.Select(r => (r.UserId, new CachedFastWeights(model.Version, loaded[r.UserId].Interactions, []))));
-            published.AddRange(adapt.Select((r, i) => Message(r, loaded[r.UserId], adapted[i].Items, model.Version, producedAt)));
-            published.AddRange(onboard.Select((r, i) => Message(r, loaded[r.UserId], onboarding[i], model.Version, producedAt)));
+            published.AddRange(adapt.Select((r, i) => Message(r, loaded[r.UserId], adapted[i].Items, model.Version, models.Canary?.Version, producedAt)));
+            published.AddRange(onboard.Select((r, i) => Message(r, loaded[r.UserId], onboarding[i], model.Version, models.Canary?.Version, producedAt)));
         }
 
         double compute = watch.Elapsed.TotalSeconds;
@@ -118,8 +119,9 @@ public sealed class AdaptationBatchProcessor(
     private static UserSession ToUserSession(StoredSession session) =>
         new(session.Profile, [.. session.Recent.Select(i => new Rating(0, i.ItemId, i.Rating))]);
 
-    private static RecommendationMessage Message(AdaptRequest request, StoredSession session, IReadOnlyList<ScoredItem> items, string version, DateTimeOffset producedAt) => new()
+    private static RecommendationMessage Message(AdaptRequest request, StoredSession session, IReadOnlyList<ScoredItem> items, string version, string? canary, DateTimeOffset producedAt) => new()
     {
+        CanaryVersion = canary,
         UserId = request.UserId,
         Items = [.. items.Select(s => new RecommendedItem(s.ItemId, s.Score))],
         ModelVersion = version,

@@ -104,6 +104,11 @@ public sealed class EmbeddedPipeline : IAsyncDisposable
         return settings;
     }
 
+    /// <summary>The online figures per arm, from the session store the services use (Redis, or the in-memory one).</summary>
+    public Task<IReadOnlyList<Shared.Online.ArmTally>> ReadTalliesAsync() =>
+        Redis is not null ? Shared.Online.OnlineTallies.ReadAsync(Redis.Connection, new RedisOptions().KeyPrefix)
+        : memorySessions?.ReadTalliesAsync() ?? Task.FromResult<IReadOnlyList<Shared.Online.ArmTally>>([]);
+
     public async ValueTask DisposeAsync()
     {
         foreach (var service in Enumerable.Reverse(services))

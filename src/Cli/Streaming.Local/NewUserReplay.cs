@@ -70,15 +70,7 @@ public static class NewUserReplay
             for (int i = 0; i < user.Events.Count; i++)
             {
                 var profile = i == 0 ? new ProfileFields { Gender = user.Profile.Gender, Age = user.Profile.Age, Occupation = user.Profile.Occupation, Zip = user.Profile.Zip } : null;
-                Produce(producer, topic, user.UserId, JsonSerializer.SerializeToUtf8Bytes(new InteractionEvent
-                {
-                    EventId = $"{user.UserId}:{i}",
-                    UserId = user.UserId,
-                    ItemId = user.Events[i].ItemId,
-                    Rating = user.Events[i].Value,
-                    EventTime = time.GetUtcNow(),
-                    Profile = profile,
-                }));
+                Produce(producer, topic, user.UserId, Event(user, $"{user.UserId}:{i}", user.Events[i], time, profile));
                 sent++;
             }
 
@@ -95,6 +87,32 @@ public static class NewUserReplay
         producer.Flush(TimeSpan.FromSeconds(30));
         return sent;
     }
+
+    /// <summary>
+    /// Sends <paramref name="user"/>'s held-back ratings (ids <c>{user}:h{i}</c>, stamped now), the interactions
+    /// that follow a recommendation; returns how many. Not flushed: the producer delivers them as it goes.
+    /// </summary>
+    public static int SendHeldBack(IProducer<string?, byte[]> producer, string topic, ReplayUser user, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        for (int i = 0; i < user.HeldOut.Count; i++)
+        {
+            Produce(producer, topic, user.UserId, Event(user, $"{user.UserId}:h{i}", user.HeldOut[i], time, profile: null));
+        }
+
+        return user.HeldOut.Count;
+    }
+
+    private static byte[] Event(ReplayUser user, string eventId, Rating rating, TimeProvider time, ProfileFields? profile) =>
+        JsonSerializer.SerializeToUtf8Bytes(new InteractionEvent
+        {
+            EventId = eventId,
+            UserId = user.UserId,
+            ItemId = rating.ItemId,
+            Rating = rating.Value,
+            EventTime = time.GetUtcNow(),
+            Profile = profile,
+        });
 
     private static void Produce(IProducer<string?, byte[]> producer, string topic, string key, byte[] value)
     {

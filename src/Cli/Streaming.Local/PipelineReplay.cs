@@ -24,7 +24,8 @@ public sealed record ReplayProgress(int UsersSent, int Users, int Received, int 
 /// <param name="Seconds">From the first event to the last expected recommendation (or the timeout).</param>
 /// <param name="Missing">Expected answers (user, basis, at least this many interactions) that never came.</param>
 /// <param name="Ingested">Ingest's event outcomes during the replay (warm-up excluded): applied, duplicate, dead_lettered.</param>
-public sealed record ReplayResult(long EventsSent, IReadOnlyList<ReceivedRecommendation> Received, double Seconds, IReadOnlyList<string> Missing, IReadOnlyDictionary<string, double> Ingested)
+/// <param name="HeldBackSent">Held-back interactions sent after the users' recommendations (online evaluation), 0 when none were.</param>
+public sealed record ReplayResult(long EventsSent, IReadOnlyList<ReceivedRecommendation> Received, double Seconds, IReadOnlyList<string> Missing, IReadOnlyDictionary<string, double> Ingested, long HeldBackSent = 0)
 {
     /// <summary>From the triggering event to the recommendation arriving at a consumer.</summary>
     public LatencySummary Latency(string basis) => LatencySummary.Of(Received.Where(r => r.Message.Basis == basis).Select(r => r.Latency));
@@ -38,6 +39,8 @@ public sealed record ReplayResult(long EventsSent, IReadOnlyList<ReceivedRecomme
 /// list for each user's first event, and an adapted list for each crossing (at N, then every K). The Adapter
 /// coalesces a user's requests within a micro-batch, newest first, so a burst may answer several crossings
 /// with one list made on at least that many interactions, and a first event with an adapted list.
+/// With <c>heldBackAfter</c>, each user's held-back interactions follow, that long after the user's
+/// last expected recommendation arrived: the outcomes online evaluation attributes to the served lists.
 /// </summary>
 public static class PipelineReplay
 {
@@ -50,7 +53,8 @@ public static class PipelineReplay
         TimeSpan drainTimeout,
         TimeProvider time,
         Action<ReplayProgress>? onProgress,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        TimeSpan? heldBackAfter = null)
     {
         ArgumentNullException.ThrowIfNull(pipeline);
         ArgumentNullException.ThrowIfNull(users);
@@ -76,17 +80,20 @@ public static class PipelineReplay
         sender.Start();
 
         var missing = expected.Select(e => e.ToString()).ToList();
+        var heldBack = heldBackAfter is { } delay ? new HeldBackSender(producer, pipeline.Topics.InteractionsTopic, users, expected, delay, time) : null;
         DateTimeOffset? drainDeadline = null;
         while (!cancellationToken.IsCancellationRequested)
         {
             var received = Measured(listener);
             missing = Missing(expected, received);
+            heldBack?.SendDue(received);
             onProgress?.Invoke(new ReplayProgress(Volatile.Read(ref sentUsers), users.Count, received.Count, expected.Count - missing.Count, expected.Count,
                 LatencySummary.Of(received.Where(r => r.Message.Basis == RecommendationMessage.Adapted).Select(r => r.Latency))));
             if (!sender.IsAlive)
             {
                 drainDeadline ??= time.GetUtcNow() + drainTimeout;
-                if (missing.Count == 0 || time.GetUtcNow() > drainDeadline)
+                bool drained = missing.Count == 0 && (heldBack is null || heldBack.Done && AllIngested(ingestedBefore, Volatile.Read(ref events) + heldBack.Sent));
+                if (drained || time.GetUtcNow() > drainDeadline)
                 {
                     break;
                 }
@@ -97,7 +104,40 @@ public static class PipelineReplay
 
         sender.Join();
         var ingested = Ingested().ToDictionary(kv => kv.Key, kv => kv.Value - ingestedBefore[kv.Key]);
-        return new ReplayResult(events, Measured(listener), time.GetElapsedTime(started).TotalSeconds, missing, ingested);
+        return new ReplayResult(events, Measured(listener), time.GetElapsedTime(started).TotalSeconds, missing, ingested, heldBack?.Sent ?? 0);
+    }
+
+    // Every event sent has been handled by Ingest (applied, a duplicate or dead-lettered): the online figures are complete.
+    private static bool AllIngested(Dictionary<string, double> before, long sent) =>
+        Ingested().Sum(kv => kv.Value - before[kv.Key]) >= sent;
+
+    /// <summary>Sends each user's held-back interactions once the user's last expected recommendation has been received, and a delay has passed.</summary>
+    private sealed class HeldBackSender(IProducer<string?, byte[]> producer, string topic, IReadOnlyList<ReplayUser> users, List<Expectation> expected, TimeSpan delay, TimeProvider time)
+    {
+        private readonly Dictionary<string, ReplayUser> pending = users.Where(u => u.HeldOut.Count > 0).ToDictionary(u => u.UserId, StringComparer.Ordinal);
+        private readonly Dictionary<string, Expectation> last = expected.GroupBy(e => e.UserId, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.MaxBy(e => e.Basis == RecommendationMessage.Adapted ? e.AtLeast : 0)!, StringComparer.Ordinal);
+
+        public long Sent { get; private set; }
+
+        public bool Done => pending.Count == 0;
+
+        public void SendDue(IReadOnlyList<ReceivedRecommendation> received)
+        {
+            var now = time.GetUtcNow();
+            foreach (var r in received)
+            {
+                if (pending.TryGetValue(r.Message.UserId, out var user) && Answers(last.GetValueOrDefault(user.UserId), r.Message) && r.ReceivedAt + delay <= now)
+                {
+                    Sent += NewUserReplay.SendHeldBack(producer, topic, user, time);
+                    pending.Remove(user.UserId);
+                }
+            }
+        }
+
+        // A user below the threshold expects only an onboarding list: any list answers it.
+        private static bool Answers(Expectation? final, RecommendationMessage message) =>
+            final is null || final.Basis == RecommendationMessage.Onboarding || (message.Basis == RecommendationMessage.Adapted && message.Interactions >= final.AtLeast);
     }
 
     private const string WarmUpPrefix = "warm-up-";

@@ -54,6 +54,68 @@ public sealed class IngestProcessTests(RedisServerFixture redis, KafkaMockCluste
     }
 
     [Fact]
+    public async Task IngestKilledMidStreamAndRestarted_AttributesEveryInteractionToItsServedListExactlyOnce()
+    {
+        var redisConnection = redis.Require();
+        string run = Guid.NewGuid().ToString("N")[..8];
+        var environment = Environment(run);
+        var items = SyntheticDataset.Generate(new SyntheticOptions()).Items.Keys.Order().ToArray();
+        const int Users = 60, PerUser = 10;
+        var servedAt = DateTimeOffset.UnixEpoch.AddDays(20_000);
+        // Even users were served v1, odd ones the canary v2 (both in v2's window); every other interaction is on a listed item.
+        var lists = Enumerable.Range(0, Users).Select(u => new RecommendationMessage
+        {
+            UserId = $"user-{u}",
+            Items = [.. items[..5].Select(i => new RecommendedItem(i, 4f))],
+            ModelVersion = u % 2 == 0 ? "v1" : "v2",
+            CanaryVersion = "v2",
+            Basis = RecommendationMessage.Adapted,
+            Interactions = 5,
+            TriggerEventTime = servedAt,
+            ProducedAt = servedAt,
+        }).ToArray();
+        var events = Enumerable.Range(0, Users * PerUser)
+            .Select(i => new InteractionEvent
+            {
+                EventId = $"{run}-{i}",
+                UserId = $"user-{i % Users}",
+                ItemId = (i / Users) % 2 == 0 ? items[(i / Users) % 5] : items[100 + (i / Users)],
+                Rating = 4,
+                EventTime = servedAt.AddSeconds(1 + (i / Users)),
+            })
+            .ToArray();
+
+        using var producer = kafka.Producer();
+        foreach (var list in lists)
+        {
+            producer.Produce(environment["Kafka__RecommendationsTopic"], new Message<string?, byte[]> { Key = list.UserId, Value = JsonSerializer.SerializeToUtf8Bytes(list) });
+        }
+
+        producer.Flush(TimeSpan.FromSeconds(30));
+        var db = redisConnection.GetDatabase();
+        var listKeys = lists.Select(l => (StackExchange.Redis.RedisKey)$"t{run}:{{{l.UserId}}}:o").ToArray();
+        using (var first = ServiceProcess.Start("Streaming.Ingest", environment))
+        {
+            // The lists first, so that every interaction comes after its user's list is stored.
+            await PipelineEnvironment.WaitUntil(async () => await db.KeyExistsAsync(listKeys) == Users, first);
+            PipelineEnvironment.Produce(producer, environment["Kafka__InteractionsTopic"], events[..(events.Length / 2)]);
+            await PipelineEnvironment.WaitUntil(async () => await Applied(redisConnection, run, Users) > 0, first);
+            first.KillHard();   // mid-stream: some batches applied and attributed, some offsets not yet committed
+        }
+
+        PipelineEnvironment.Produce(producer, environment["Kafka__InteractionsTopic"], events[..(events.Length / 2)]);
+        PipelineEnvironment.Produce(producer, environment["Kafka__InteractionsTopic"], events[(events.Length / 2)..]);
+        using var second = ServiceProcess.Start("Streaming.Ingest", environment);
+        await PipelineEnvironment.WaitUntil(async () => await Applied(redisConnection, run, Users) == Users * PerUser, second);
+
+        var store = new RedisSessionStore(redisConnection, new SessionStoreOptions(), "t" + run);
+        var tallies = (await store.ReadTalliesAsync()).ToDictionary(t => t.Arm);
+        Assert.Equal(["v1@v2", "v2@v2"], tallies.Keys.Order(StringComparer.Ordinal));
+        Assert.All(tallies.Values, t => Assert.Equal((Users / 2L, Users / 2L * PerUser, Users / 2L * PerUser / 2), (t.Users, t.Events, t.Hits)));
+        Assert.All(tallies.Values, t => Assert.Equal(0.5, t.MeanUserHitRate, 9));
+    }
+
+    [Fact]
     public async Task Ingest_CatalogueFileReplacedWhileRunning_AcceptsTheNewItemsWithoutRestart()
     {
         var redisConnection = redis.Require();

@@ -36,7 +36,9 @@ public sealed partial class SecurityManifestTests
                 .Select(p => workload.Env($"Kafka__{p.Name}") ?? (string)p.GetValue(new KafkaOptions())!).ToHashSet();
             string section = Workload.ServiceAssemblies[workload.Name].Split('.')[1];
             Assert.All(acls.Where(a => a.Type == "topic"), a => Assert.Contains(a.Name!, topics));
-            Assert.Equal([workload.Env($"{section}__GroupId")], acls.Where(a => a.Type == "group").Select(a => a.Name));
+            // Ingest has a second group: its reader of the served lists (online evaluation).
+            string?[] groups = section == "Ingest" ? [workload.Env("Ingest__GroupId"), workload.Env("Ingest__ServedGroupId")] : [workload.Env($"{section}__GroupId")];
+            Assert.Equal(groups, acls.Where(a => a.Type == "group").Select(a => a.Name));
             Assert.Contains("streaming.io/kafka-client", PodLabels(rendered, workload).Keys);
         }
     }

@@ -187,6 +187,33 @@ public sealed class ModelsCommandTests(RedisServerFixture redis) : IClassFixture
         Assert.Contains(list.Out.Split('\n'), r => r.Contains("v1", StringComparison.Ordinal) && r.Contains("active", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task LiveThenCanaryAuto_OnRedisWithAStreamWhereTheCanaryIsBetter_ShowsTheTableAndPromotes()
+    {
+        redis.Require();
+        string url = $"redis://127.0.0.1:{redis.Port}/cli-{Guid.NewGuid():N}";
+        string prefix = "s" + Guid.NewGuid().ToString("N")[..8];
+        await RunAsync("models", "push", Model(1, 0.80), "--registry", url, "--promote");
+        await RunAsync("models", "push", Model(2, 0.80), "--registry", url, "--canary", "50");
+        // Served lists and the interactions after them, through the session store: the canary's users hit 6 of 10, the others 2.
+        var store = new Shared.Sessions.RedisSessionStore(redis.Connection, new Shared.Sessions.SessionStoreOptions(), prefix);
+        await using (var registry = await ModelRegistryFactory.OpenAsync(url))
+        {
+            await Online.ScriptedCanaryStream.RunAsync(store, await registry.GetRoutingAsync(TestContext.Current.CancellationToken), new DateTimeOffset(2026, 11, 23, 12, 0, 0, TimeSpan.Zero), (version, _) => version == "v2" ? 6 : 2);
+        }
+
+        var live = await RunAsync("models", "live", "--registry", url, "--prefix", prefix);
+        var auto = await RunAsync("models", "canary", "v2", "--percent", "50", "--auto", "--interval", "0.05", "--max-minutes", "1", "--registry", url, "--prefix", prefix);
+
+        Assert.True(live.Code == 0, live.Err);
+        var rows = live.Out.Split('\n');
+        Assert.Contains(rows, r => r.Contains("v1", StringComparison.Ordinal) && r.Contains("active", StringComparison.Ordinal) && r.Contains("canary v2", StringComparison.Ordinal) && r.Contains("0.2000 [", StringComparison.Ordinal));
+        Assert.Contains(rows, r => r.Contains("v2", StringComparison.Ordinal) && r.Contains("canary (50%)", StringComparison.Ordinal) && r.Contains("0.6000 [", StringComparison.Ordinal));
+        Assert.Equal(0, auto.Code);
+        Assert.Contains("promote v2: better than v1", auto.Out, StringComparison.Ordinal);
+        Assert.Contains("Decided: active v2", auto.Out, StringComparison.Ordinal);
+    }
+
     private string Model(int seed, double mae)
     {
         string path = Path.Combine(directory, $"m{seed}-{Guid.NewGuid():N}.model");

@@ -42,4 +42,20 @@ public sealed class ClusterSessionStoreTests(RedisClusterFixture cluster) : ICla
         Assert.Equal(expected.Select(s => (s.UserId, s.Profile, s.Interactions)), loaded.Select(s => (s.UserId, s.Profile, s.Interactions)));
         Assert.Equal(expected.SelectMany(s => s.Recent), loaded.SelectMany(s => s.Recent));
     }
+
+    [Theory]
+    [InlineData("redis")]
+    [InlineData("pipelined")]
+    public async Task Attribution_OnACluster_TalliesEqualTheHandComputation(string kind)
+    {
+        // The outcomes go to the aggregate hash of the user's own slot (a script's keys share one); the reader adds up every slot's.
+        string run = "c" + Guid.NewGuid().ToString("N")[..8];
+        var options = new SessionStoreOptions();
+        ISessionStore store = kind == "redis" ? new RedisSessionStore(cluster.Require(), options, run) : new RedisPipelinedSessionStore(cluster.Require(), options, run);
+
+        await Online.Script.RunAsync(store);
+        await Online.Script.RunAsync(store);
+
+        Online.Script.AssertHandComputation((await store.ReadTalliesAsync()).ToDictionary(t => t.Arm));
+    }
 }

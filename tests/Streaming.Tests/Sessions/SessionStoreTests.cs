@@ -294,6 +294,10 @@ public sealed class SessionStoreTests(RedisServerFixture redis) : IClassFixture<
         public Task<ApplyResult[]> ApplyAsync(IReadOnlyList<Interaction> interactions) => (calls++ % 2 == 0 ? first : second).ApplyAsync(interactions);
 
         public Task<IReadOnlyList<StoredSession>> LoadAsync(IReadOnlyList<string> userIds) => first.LoadAsync(userIds);
+
+        public Task RecordServedAsync(IReadOnlyList<Shared.Online.ServedList> lists) => first.RecordServedAsync(lists);
+
+        public Task<IReadOnlyList<Shared.Online.ArmTally>> ReadTalliesAsync() => first.ReadTalliesAsync();
     }
 
     /// <summary>The Redis store (script or pipelined commands, against the private redis-server) or the in-memory one: the same behaviour is required of all.</summary>

@@ -35,7 +35,7 @@ internal static class ModelsCommand
     {
         var command = new Command("models", "The model registry: immutable versions, the active version, a canary, rollback.")
         {
-            List(), Show(), Push(), Canary(), Promote(), Rollback(),
+            List(), Show(), Push(), Canary(), Promote(), Rollback(), OnlineModelsCommands.Live(),
         };
         return command;
     }
@@ -162,7 +162,9 @@ internal static class ModelsCommand
         var percent = new Option<double?>("--percent") { Description = "Share of users (0..100, stable per user id); 0 ends the canary." };
         var clear = new Option<bool>("--clear") { Description = "End the canary: everyone gets the active version." };
         var force = new Option<bool>("--force") { Description = "Skip the quality gate (validation MAE at most 0.01 worse than the active version's)." };
-        var command = new Command("canary", "Serve a version to a stable share of users next to the active one, or end the canary.") { version, registry, percent, clear, force };
+        var auto = new OnlineModelsCommands.AutoOptions();
+        var command = new Command("canary", "Serve a version to a stable share of users next to the active one, or end the canary; --auto then promotes or rolls it back on the live figures.") { version, registry, percent, clear, force };
+        auto.AddTo(command);
         SetAction(command, async (parse, console, ct) =>
         {
             string? v = parse.GetValue(version);
@@ -182,7 +184,7 @@ internal static class ModelsCommand
             // Downloaded and verified (checksum, inspection) before the routing changes: a bad version is refused with the reason.
             var routing = await Gated(() => store.SetCanaryAsync(v, p.Value, Gate(parse.GetValue(force)), ct));
             console.MarkupLineInterpolated($"Canary [bold]{v}[/]: {routing}");
-            return 0;
+            return parse.GetValue(auto.Auto) ? await auto.RunAsync(parse, console, store, RequireRegistry(parse, registry), ct) : 0;
         });
         return command;
     }
@@ -238,7 +240,7 @@ internal static class ModelsCommand
 
     // Errors are the user's to fix (unknown version, bad file, gate refusal): one line and exit code 2, as
     // Program.cs does for every command; handled here too so that in-process callers get the same output.
-    private static void SetAction(Command command, Func<ParseResult, IAnsiConsole, CancellationToken, Task<int>> action) =>
+    internal static void SetAction(Command command, Func<ParseResult, IAnsiConsole, CancellationToken, Task<int>> action) =>
         command.SetAction(async (parse, cancellationToken) =>
         {
             try
@@ -272,10 +274,10 @@ internal static class ModelsCommand
         return console;
     }
 
-    private static Task<IModelRegistry> OpenAsync(ParseResult parse, Option<string?> registry) =>
+    internal static Task<IModelRegistry> OpenAsync(ParseResult parse, Option<string?> registry) =>
         ModelRegistryFactory.OpenAsync(RequireRegistry(parse, registry));
 
-    private static string RequireRegistry(ParseResult parse, Option<string?> registry) =>
+    internal static string RequireRegistry(ParseResult parse, Option<string?> registry) =>
         parse.GetValue(registry) is { Length: > 0 } value
             ? value
             : throw new ArgumentException($"--registry is required (or set {RegistryVariable}): redis://host:port[/prefix] or a directory");
@@ -314,7 +316,7 @@ internal static class ModelsCommand
         return metrics;
     }
 
-    private static string Role(string version, ModelRouting routing) =>
+    internal static string Role(string version, ModelRouting routing) =>
         version == routing.Active ? "active"
         : version == routing.Canary ? string.Create(CultureInfo.InvariantCulture, $"canary ({routing.CanaryPercent:0.##}%)")
         : routing.History.Count > 0 && version == routing.History[0] ? "previous (rollback target)"
@@ -322,5 +324,5 @@ internal static class ModelsCommand
 
     private static string Format(double? value) => value is double v ? v.ToString("F4", CultureInfo.InvariantCulture) : "-";
 
-    private static Markup Cell(string text) => new(Markup.Escape(text));
+    internal static Markup Cell(string text) => new(Markup.Escape(text));
 }

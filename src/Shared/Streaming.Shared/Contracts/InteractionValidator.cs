@@ -9,7 +9,8 @@ namespace Streaming.Shared.Contracts;
 /// <param name="Rating">The rating, or the rating an implicit signal stands for.</param>
 /// <param name="EventTime">When it happened.</param>
 /// <param name="Profile">Profile fields the event carried, if any.</param>
-public sealed record Interaction(string EventId, string UserId, int ItemId, float Rating, DateTimeOffset EventTime, ProfileFields? Profile);
+/// <param name="Explicit">The rating was given (false: it stands for an implicit signal, so no prediction error is measured on it).</param>
+public sealed record Interaction(string EventId, string UserId, int ItemId, float Rating, DateTimeOffset EventTime, ProfileFields? Profile, bool Explicit = true);
 
 /// <summary>The outcome of validating one message: an interaction, or the reason it goes to the dead-letter topic.</summary>
 public readonly record struct ValidationResult(Interaction? Interaction, string? Reason)
@@ -124,7 +125,7 @@ public sealed class InteractionValidator(ValidationRules rules, Func<int, bool> 
             return ValidationResult.Invalid("eventTime is missing");
         }
 
-        return ValidationResult.Valid(new Interaction(e.EventId, e.UserId, e.ItemId, rating, e.EventTime, e.Profile));
+        return ValidationResult.Valid(new Interaction(e.EventId, e.UserId, e.ItemId, rating, e.EventTime, e.Profile, Explicit: e.Rating is not null));
     }
 
     // A key can be any size (the payload limit does not cover it): a reason quotes at most its start.

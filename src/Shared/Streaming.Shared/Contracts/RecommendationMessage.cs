@@ -45,9 +45,18 @@ public sealed record RecommendationMessage
     /// <summary>When the recommendation was made.</summary>
     [JsonPropertyName("producedAt")]
     public required DateTimeOffset ProducedAt { get; init; }
+
+    /// <summary>
+    /// The canary version routed when the list was made (for users of the active version and of the canary
+    /// alike), or null when none was: online evaluation compares canary and active on the lists served in the
+    /// same window. Optional (added to v1 without a schema change: readers that do not know it ignore it).
+    /// </summary>
+    [JsonPropertyName("canaryVersion")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? CanaryVersion { get; init; }
 }
 
-/// <summary>One recommended item and its predicted rating.</summary>
+/// <summary>One recommended item and its predicted rating (online evaluation measures its error against the user's actual rating).</summary>
 public sealed record RecommendedItem(
     [property: JsonPropertyName("itemId")] int ItemId,
     [property: JsonPropertyName("score")] float Score);

@@ -1,6 +1,7 @@
 using Confluent.Kafka;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
@@ -85,6 +86,28 @@ public static class PipelineServices
         services.AddSingleton<IProducer<string?, byte[]>>(sp =>
             new ProducerBuilder<string?, byte[]>(sp.GetRequiredService<IOptions<KafkaOptions>>().Value.ProducerConfig()).Build());
         return services;
+    }
+
+    /// <summary>
+    /// A service's consume loop over <paramref name="topic"/> in <paramref name="group"/>: a write that cannot be
+    /// made now marks <paramref name="health"/> unhealthy and is counted (<paramref name="countKafkaRetry"/>) while
+    /// the batch is retried; its success makes it healthy again. <paramref name="tick"/> runs after every batch.
+    /// </summary>
+    public static BatchConsumeLoop ConsumeLoop(
+        KafkaOptions kafka, string group, string topic, BatchLimits limits, ConsumerHealth health, Action countKafkaRetry, ILogger logger, Action<IConsumer<string?, byte[]>>? tick = null)
+    {
+        ArgumentNullException.ThrowIfNull(kafka);
+        ArgumentNullException.ThrowIfNull(health);
+        return new BatchConsumeLoop(kafka.ConsumerConfig(group), topic, limits, logger)
+        {
+            Tick = tick,
+            Paused = e =>
+            {
+                health.KafkaUnavailable(e.Message);
+                countKafkaRetry();
+            },
+            Resumed = health.RedisAvailable,
+        };
     }
 
     /// <summary>Stops the host when a consume loop ends with a fatal Kafka error (the orchestrator restarts it), after marking it unhealthy.</summary>

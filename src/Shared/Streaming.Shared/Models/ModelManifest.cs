@@ -27,6 +27,12 @@ public sealed record ModelManifest
     /// <summary>Quality on the validation users at the saved checkpoint.</summary>
     public PartitionMetrics? Validation { get; init; }
 
+    /// <summary>
+    /// Local steps the Adapter serves this model with; null (the default) takes the Adapter's <c>Adapter:Steps</c>.
+    /// 0 serves the meta-initialisation without adaptation: a control arm for a canary (the demo's).
+    /// </summary>
+    public int? ServingSteps { get; init; }
+
     /// <summary>What users below the few-shot threshold are shown.</summary>
     public OnboardingItems? Onboarding { get; init; }
 

@@ -15,6 +15,9 @@ public static class TrainingRunOutcome
 
     /// <summary>The run could not complete (Redis, the registry, a corrupt parent, shutdown).</summary>
     public const string Failed = "failed";
+
+    /// <summary>Not a training run: a decision of the automated canary (<see cref="TrainingRun.Decision"/> holds its figures).</summary>
+    public const string CanaryDecision = "canary-decision";
 }
 
 /// <summary>
@@ -78,6 +81,9 @@ public sealed record TrainingRun
     public double TrainingSeconds { get; init; }
 
     public string? Device { get; init; }
+
+    /// <summary>For <see cref="TrainingRunOutcome.CanaryDecision"/> records: the automated canary's decision and its figures.</summary>
+    public Online.CanaryDecision? Decision { get; init; }
 }
 
 /// <summary>The most recent training runs of a registry, newest first.</summary>

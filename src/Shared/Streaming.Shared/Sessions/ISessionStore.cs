@@ -12,6 +12,15 @@ public interface ISessionStore
 
     /// <summary>Loads sessions; users without a session are left out.</summary>
     Task<IReadOnlyList<StoredSession>> LoadAsync(IReadOnlyList<string> userIds);
+
+    /// <summary>
+    /// Stores each user's last served list, which <see cref="ApplyAsync"/> then attributes the user's later
+    /// interactions to (online evaluation); an older list never replaces a newer one.
+    /// </summary>
+    Task RecordServedAsync(IReadOnlyList<Online.ServedList> lists);
+
+    /// <summary>Every arm's online sums so far.</summary>
+    Task<IReadOnlyList<Online.ArmTally>> ReadTalliesAsync();
 }
 
 /// <summary>Per-user fast weights, tagged with the model version and session size they were adapted for.</summary>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Data;
+using Streaming.Shared.Online;
 
 namespace Streaming.Shared.Sessions;
 
@@ -14,6 +15,8 @@ namespace Streaming.Shared.Sessions;
 public sealed class InMemorySessionStore(SessionStoreOptions options, TimeProvider time) : ISessionStore
 {
     private readonly ConcurrentDictionary<string, Session> sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ServedRecord> served = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, double[]> tallies = new(StringComparer.Ordinal);
 
     public Task<ApplyResult[]> ApplyAsync(IReadOnlyList<Interaction> interactions)
     {
@@ -28,9 +31,90 @@ public sealed class InMemorySessionStore(SessionStoreOptions options, TimeProvid
             {
                 results[i] = Apply(session, e, now);
             }
+
+            if (results[i].Applied && options.OnlineEvaluation)
+            {
+                Attribute(e, now);
+            }
         }
 
         return Task.FromResult(results);
+    }
+
+    public Task RecordServedAsync(IReadOnlyList<ServedList> lists)
+    {
+        ArgumentNullException.ThrowIfNull(lists);
+        var expires = time.GetUtcNow().AddSeconds(options.TtlSeconds);
+        foreach (var list in lists)
+        {
+            var record = served.GetOrAdd(list.UserId, _ => new ServedRecord());
+            lock (record)
+            {
+                if (record.List is null || record.List.ProducedAt <= list.ProducedAt)
+                {
+                    record.List = list with { Items = [.. list.Items.Take(OnlineLayout.MaxItems)] };
+                }
+
+                record.ExpiresAt = expires;
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<ArmTally>> ReadTalliesAsync()
+    {
+        lock (tallies)
+        {
+            return Task.FromResult(OnlineTallies.Tallies(tallies.ToDictionary(t => t.Key, t => t.Value.ToArray(), StringComparer.Ordinal)));
+        }
+    }
+
+    // Event by event, as the script does it per user: the same figures.
+    private void Attribute(Interaction e, DateTimeOffset now)
+    {
+        if (!served.TryGetValue(e.UserId, out var record))
+        {
+            return;
+        }
+
+        lock (record)
+        {
+            if (record.List is not { } list || record.ExpiresAt <= now)
+            {
+                return;
+            }
+
+            var counts = record.Counts.GetValueOrDefault(list.Arm);
+            var read = new UserListRecord(list.Arm, list.ProducedAt.ToUnixTimeMilliseconds(), [.. list.Items.Select(i => (i.ItemId, i.Score))], counts.Events, counts.Hits);
+            if (Attribution.Attribute(read, [AttributedEvent.From(e)]) is not { } outcome)
+            {
+                return;
+            }
+
+            record.Counts[list.Arm] = (outcome.Events, outcome.Hits);
+            lock (tallies)
+            {
+                if (!tallies.TryGetValue(outcome.Arm, out var sums))
+                {
+                    tallies[outcome.Arm] = sums = new double[OnlineLayout.Stats.Length];
+                }
+
+                for (int stat = 0; stat < sums.Length; stat++)
+                {
+                    sums[stat] += outcome.Increments[stat];
+                }
+            }
+        }
+    }
+
+    private sealed class ServedRecord
+    {
+        public ServedList? List { get; set; }
+
+        public DateTimeOffset ExpiresAt { get; set; }
+
+        public Dictionary<string, (long Events, long Hits)> Counts { get; } = new(StringComparer.Ordinal);
     }
 
     public Task<IReadOnlyList<StoredSession>> LoadAsync(IReadOnlyList<string> userIds)

@@ -1,5 +1,6 @@
 using StackExchange.Redis;
 using Streaming.Shared.Contracts;
+using Streaming.Shared.Online;
 
 namespace Streaming.Shared.Sessions;
 
@@ -28,16 +29,19 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
         while (pending.Count > 0)
         {
             var reads = new Task<RedisValue[]>[pending.Count];
+            var lists = new Task<HashEntry[]>?[pending.Count];
             for (int g = 0; g < pending.Count; g++)
             {
                 RedisValue[] fields = [SessionLayout.Count, SessionLayout.AdaptedAt, SessionLayout.History, .. pending[g].Select(i => SessionLayout.IdField(interactions[i].EventId))];
                 reads[g] = db.HashGetAsync(Key(interactions, pending[g]), fields);
+                lists[g] = options.OnlineEvaluation ? db.HashGetAllAsync(OnlineLayout.User(prefix, interactions[pending[g][0]].UserId)) : null;
             }
 
             var writes = new List<(List<int> Group, Task<bool?> Committed)>();
             for (int g = 0; g < pending.Count; g++)
             {
-                writes.Add((pending[g], WriteAsync(db, interactions, pending[g], await reads[g].ConfigureAwait(false), results)));
+                var list = lists[g] is { } read ? UserListRecord.From(await read.ConfigureAwait(false)) : null;
+                writes.Add((pending[g], WriteAsync(db, interactions, pending[g], await reads[g].ConfigureAwait(false), list, results)));
             }
 
             var retry = new List<List<int>>();
@@ -58,6 +62,12 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
     /// <summary>Loads sessions (pipelined: one HMGET per user); users without a session are left out.</summary>
     public Task<IReadOnlyList<StoredSession>> LoadAsync(IReadOnlyList<string> userIds) => reader.LoadAsync(userIds);
 
+    /// <summary>As <see cref="RedisSessionStore.RecordServedAsync"/> (the list records are not what this store is about).</summary>
+    public Task RecordServedAsync(IReadOnlyList<ServedList> lists) => reader.RecordServedAsync(lists);
+
+    /// <summary>Every arm's online sums.</summary>
+    public Task<IReadOnlyList<ArmTally>> ReadTalliesAsync() => reader.ReadTalliesAsync();
+
     private RedisKey Key(IReadOnlyList<Interaction> interactions, List<int> group) => SessionLayout.Meta(prefix, interactions[group[0]].UserId);
 
     /// <summary>
@@ -65,7 +75,7 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
     /// or null when there was nothing to write. Runs synchronously up to the commit except when the window is
     /// swept (every window events), which reads the session's fields first.
     /// </summary>
-    private async Task<bool?> WriteAsync(IDatabase db, IReadOnlyList<Interaction> interactions, List<int> group, RedisValue[] state, ApplyResult[] results)
+    private async Task<bool?> WriteAsync(IDatabase db, IReadOnlyList<Interaction> interactions, List<int> group, RedisValue[] state, UserListRecord? list, ApplyResult[] results)
     {
         bool onboard = options.Onboarding && options.AdaptThreshold > 1;
         int window = options.DedupWindow;
@@ -82,6 +92,7 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
 
         var changes = new Dictionary<RedisValue, RedisValue>();
         var fresh = new List<byte[]>();
+        var attributed = new List<AttributedEvent>();
         foreach (int i in group)
         {
             var e = interactions[i];
@@ -96,6 +107,7 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
             seen[e.EventId] = n;
             changes[SessionLayout.IdField(e.EventId)] = n;
             fresh.Add(SessionLayout.Encode(e));
+            attributed.Add(AttributedEvent.From(e));
             if (e.Profile is { } p)
             {
                 SetIfPresent(changes, SessionLayout.Gender, p.Gender);
@@ -140,6 +152,21 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
         }
 
         _ = transaction.KeyExpireAsync(key, TimeSpan.FromSeconds(options.TtlSeconds));
+        if (Attribution.Attribute(list, attributed) is { } outcome)
+        {
+            // In the same transaction as the session: the outcomes count exactly when the events are applied.
+            string user = interactions[group[0]].UserId;
+            _ = transaction.HashSetAsync(OnlineLayout.User(prefix, user), [new("e|" + outcome.Arm, outcome.Events), new("h|" + outcome.Arm, outcome.Hits)]);
+            var aggregate = reader.AggregateKey(user);
+            for (int stat = 0; stat < outcome.Increments.Length; stat++)
+            {
+                if (outcome.Increments[stat] != 0)
+                {
+                    _ = transaction.HashIncrementAsync(aggregate, $"{outcome.Arm}|{OnlineLayout.Stats[stat]}", outcome.Increments[stat]);
+                }
+            }
+        }
+
         return await transaction.ExecuteAsync().ConfigureAwait(false);
     }
 

@@ -1,5 +1,6 @@
 using StackExchange.Redis;
 using Streaming.Shared.Contracts;
+using Streaming.Shared.Online;
 
 namespace Streaming.Shared.Sessions;
 
@@ -25,9 +26,11 @@ public readonly record struct StoredInteraction(int ItemId, float Rating, long E
 public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s") : ISessionStore
 {
     // Applies groups of events, in order. ARGV: max history, TTL, threshold, every, dedup window, onboarding
-    // flag; then per group (KEYS: its user's session hash): the event count k, three values per event (id,
-    // encoded history entry, '1' when profile fields follow), then four profile fields (gender, age,
-    // occupation, zip; '' for absent) per event that has them. Returns one integer per event,
+    // flag, attribution flag; then per group (KEYS: the online aggregate hash first, then per group its user's
+    // session hash and online record, OnlineLayout): the event count k, five values per event (id, encoded
+    // history entry, '1' when profile fields follow, event time in Unix ms, the explicit rating or '' for an
+    // implicit signal), then four profile fields (gender, age, occupation, zip; '' for absent) per event that
+    // has them. Returns one integer per event,
     // count * 8 + applied * 4 + due, where due is 1 for adaptation, 2 for onboarding (the first event of a user
     // whose threshold is further away), 0 otherwise. A duplicate of the event that made the user due returns
     // the same due again (onboarding only while the user is still below the threshold), so a crash between
@@ -39,6 +42,13 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
     // that left it are deleted every window events (one HGETALL, one HDEL per 1,000), so a session holds at
     // most twice the window. A lone event (the common case: users' events interleave) takes a path with no Lua
     // tables; several events of a user take the general one.
+    //
+    // Attribution (online evaluation), in the same call and so exactly once: the applied events at or after the
+    // user's last served list count for its arm (version and canary window): a hit when the item is in the
+    // list, its reciprocal rank, the error of the predicted rating against an explicit one; the user's counters
+    // for the arm move, and so do the arm's sums, the per-user hit rate's included (its change, since the sum
+    // holds every user's current rate). One HMGET of the record, one of the counters, one HSET, a few HINCRBYs,
+    // and only for users with a list and applied events after it.
     private const string ApplyScript = """
         local maxHistory = tonumber(ARGV[1])
         local ttl = tonumber(ARGV[2])
@@ -46,6 +56,8 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
         local every = tonumber(ARGV[4])
         local window = tonumber(ARGV[5])
         local onboard = ARGV[6] == '1' and threshold > 1
+        local attribution = ARGV[7] == '1'
+        local agg = KEYS[1]
         local historyBytes = maxHistory * 16
         local function applied(n, r)
           if n >= threshold and (r < 0 or n - r >= every) then return n, n * 8 + 5 end
@@ -78,13 +90,72 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
           end
           if #gone > 0 then redis.call('HDEL', m, unpack(gone)) end
         end
+        -- events: {time ms, item bytes (the history entry's first four), rating text or ''}
+        local function attribute(rk, events)
+          if #events == 0 then return end
+          local rec = redis.call('HMGET', rk, 'v', 'w', 't', 'k')
+          if not rec[1] or not rec[3] then return end
+          local served = tonumber(rec[3])
+          local list = rec[4] or ''
+          local arm = rec[1]
+          if rec[2] and rec[2] ~= '' then arm = arm .. '@' .. rec[2] end
+          local n, hits, rr, rr2, rated, ae, ae2 = 0, 0, 0, 0, 0, 0, 0
+          for _, e in ipairs(events) do
+            if e[1] >= served then
+              n = n + 1
+              for j = 0, math.floor(#list / 8) - 1 do
+                if string.sub(list, 8 * j + 1, 8 * j + 4) == e[2] then
+                  hits = hits + 1
+                  local q = 1 / (j + 1)
+                  rr = rr + q
+                  rr2 = rr2 + q * q
+                  if e[3] ~= '' then
+                    local err = math.abs(struct.unpack('<f', list, 8 * j + 5) - tonumber(e[3]))
+                    rated = rated + 1
+                    ae = ae + err
+                    ae2 = ae2 + err * err
+                  end
+                  break
+                end
+              end
+            end
+          end
+          if n == 0 then return end
+          local c = redis.call('HMGET', rk, 'e|' .. arm, 'h|' .. arm)
+          local e0 = tonumber(c[1]) or 0
+          local h0 = tonumber(c[2]) or 0
+          local e1, h1 = e0 + n, h0 + hits
+          redis.call('HSET', rk, 'e|' .. arm, e1, 'h|' .. arm, h1)
+          local x0 = 0
+          if e0 > 0 then x0 = h0 / e0 end
+          local x1 = h1 / e1
+          local p = arm .. '|'
+          redis.call('HINCRBY', agg, p .. 'n', n)
+          if e0 == 0 then redis.call('HINCRBY', agg, p .. 'u', 1) end
+          if hits > 0 then
+            redis.call('HINCRBY', agg, p .. 'h', hits)
+            redis.call('HINCRBYFLOAT', agg, p .. 'rr', rr)
+            redis.call('HINCRBYFLOAT', agg, p .. 'rr2', rr2)
+          end
+          if rated > 0 then
+            redis.call('HINCRBY', agg, p .. 'r', rated)
+            redis.call('HINCRBYFLOAT', agg, p .. 'ae', ae)
+            redis.call('HINCRBYFLOAT', agg, p .. 'ae2', ae2)
+          end
+          if x1 ~= x0 then
+            redis.call('HINCRBYFLOAT', agg, p .. 'uh', x1 - x0)
+            redis.call('HINCRBYFLOAT', agg, p .. 'uh2', x1 * x1 - x0 * x0)
+          end
+        end
         local out, o = {}, 0
-        local a = 7
-        for u = 1, #KEYS do
-          local m = KEYS[u]
+        local a = 8
+        for u = 1, (#KEYS - 1) / 2 do
+          local m = KEYS[2 * u]
+          local rk = KEYS[2 * u + 1]
           local k = tonumber(ARGV[a])
           local base = a + 1
-          local pa = base + 3 * k
+          local pa = base + 5 * k
+          local attributed = {}
           if k == 1 then
             local id = ARGV[base]
             local idField = 'i' .. id
@@ -107,22 +178,23 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
               end
               sweep(m, n - 1, n)
               redis.call('EXPIRE', m, ttl)
+              if attribution then attributed[1] = {tonumber(ARGV[base + 3]), string.sub(ARGV[base + 1], 1, 4), ARGV[base + 4]} end
             end
             if ARGV[base + 2] == '1' then pa = pa + 4 end
           else
             local read = {'n', 'r', 'h'}
-            for j = 0, k - 1 do read[4 + j] = 'i' .. ARGV[base + 3 * j] end
+            for j = 0, k - 1 do read[4 + j] = 'i' .. ARGV[base + 5 * j] end
             local state = redis.call('HMGET', m, unpack(read))
             local n = tonumber(state[1]) or 0
             local r = tonumber(state[2]) or -1
             local n0 = n
             local seen = {}
             for j = 0, k - 1 do
-              if state[4 + j] then seen[ARGV[base + 3 * j]] = tonumber(state[4 + j]) end
+              if state[4 + j] then seen[ARGV[base + 5 * j]] = tonumber(state[4 + j]) end
             end
             local set, fresh = {}, {}
             for j = 0, k - 1 do
-              local at = base + 3 * j
+              local at = base + 5 * j
               local id = ARGV[at]
               local seq = seen[id]
               o = o + 1
@@ -134,6 +206,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
                 seen[id] = n
                 set['i' .. id] = n
                 fresh[#fresh + 1] = ARGV[at + 1]
+                if attribution then attributed[#attributed + 1] = {tonumber(ARGV[at + 3]), string.sub(ARGV[at + 1], 1, 4), ARGV[at + 4]} end
                 if ARGV[at + 2] == '1' then
                   if ARGV[pa] ~= '' then set['g'] = ARGV[pa] end
                   if ARGV[pa + 1] ~= '' then set['a'] = ARGV[pa + 1] end
@@ -156,6 +229,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
               redis.call('EXPIRE', m, ttl)
             end
           end
+          if attribution then attribute(rk, attributed) end
           a = pa
         end
         return out
@@ -180,7 +254,8 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
         {
             foreach (var chunk in UserGroups.Chunks(bucket, ChunkSize))
             {
-                calls.Add((chunk.SelectMany(g => g).ToList(), db.ScriptEvaluateAsync(ApplyScript, Keys(interactions, chunk), Arguments(interactions, chunk))));
+                var aggregate = AggregateKey(interactions[chunk[0][0]].UserId);
+                calls.Add((chunk.SelectMany(g => g).ToList(), db.ScriptEvaluateAsync(ApplyScript, Keys(aggregate, interactions, chunk), Arguments(interactions, chunk))));
             }
         }
 
@@ -196,6 +271,30 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
 
         return results;
     }
+
+    // Stores a user's last served list unless a newer one is there already (lists can arrive out of order, and
+    // a redelivered one writes the same values again). The user's counters stay: they are per arm.
+    private const string ServedScript = """
+        local t = tonumber(redis.call('HGET', KEYS[1], 't'))
+        if t and t > tonumber(ARGV[3]) then return 0 end
+        redis.call('HSET', KEYS[1], 'v', ARGV[1], 'w', ARGV[2], 't', ARGV[3], 'k', ARGV[4])
+        redis.call('EXPIRE', KEYS[1], ARGV[5])
+        return 1
+        """;
+
+    /// <summary>Stores each user's last served list (pipelined: one script call per list, each on one key); an older list never replaces a newer one.</summary>
+    /// <exception cref="RedisException">Redis could not be reached or refused the write (the caller retries).</exception>
+    public async Task RecordServedAsync(IReadOnlyList<ServedList> lists)
+    {
+        ArgumentNullException.ThrowIfNull(lists);
+        var db = redis.GetDatabase();
+        var writes = lists.Select(l => db.ScriptEvaluateAsync(ServedScript, [OnlineLayout.User(prefix, l.UserId)],
+            [l.Version, l.Window ?? "", l.ProducedAt.ToUnixTimeMilliseconds(), OnlineLayout.EncodeList(l.Items), options.TtlSeconds])).ToList();
+        await Task.WhenAll(writes).ConfigureAwait(false);
+    }
+
+    /// <summary>Every arm's online sums (<see cref="OnlineTallies"/>).</summary>
+    public Task<IReadOnlyList<ArmTally>> ReadTalliesAsync() => OnlineTallies.ReadAsync(redis, prefix);
 
     /// <summary>Loads sessions (pipelined: one HMGET per user); users without a session are left out.</summary>
     public async Task<IReadOnlyList<StoredSession>> LoadAsync(IReadOnlyList<string> userIds)
@@ -220,12 +319,22 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
         return sessions;
     }
 
-    private RedisKey[] Keys(IReadOnlyList<Interaction> interactions, List<List<int>> chunk)
+    /// <summary>
+    /// The online aggregate hash that <paramref name="userId"/>'s outcomes go to: the one key on a single node; on a
+    /// cluster the one of the user's slot, so a script call (or a user's transaction) touches one slot only.
+    /// </summary>
+    internal RedisKey AggregateKey(string userId) =>
+        OnlineLayout.Aggregate(prefix, cluster.Value ? OnlineLayout.SlotTag(redis.HashSlot(SessionLayout.Meta(prefix, userId))) : null);
+
+    private RedisKey[] Keys(RedisKey aggregate, IReadOnlyList<Interaction> interactions, List<List<int>> chunk)
     {
-        var keys = new RedisKey[chunk.Count];
+        var keys = new RedisKey[1 + (2 * chunk.Count)];
+        keys[0] = aggregate;
         for (int g = 0; g < chunk.Count; g++)
         {
-            keys[g] = SessionLayout.Meta(prefix, interactions[chunk[g][0]].UserId);
+            string user = interactions[chunk[g][0]].UserId;
+            keys[1 + (2 * g)] = SessionLayout.Meta(prefix, user);
+            keys[2 + (2 * g)] = OnlineLayout.User(prefix, user);
         }
 
         return keys;
@@ -233,9 +342,9 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
 
     private RedisValue[] Arguments(IReadOnlyList<Interaction> interactions, List<List<int>> chunk)
     {
-        var args = new List<RedisValue>(6 + chunk.Count + (3 * ChunkSize))
+        var args = new List<RedisValue>(7 + chunk.Count + (5 * ChunkSize))
         {
-            options.MaxHistory, options.TtlSeconds, options.AdaptThreshold, options.AdaptEvery, options.DedupWindow, options.Onboarding ? "1" : "0",
+            options.MaxHistory, options.TtlSeconds, options.AdaptThreshold, options.AdaptEvery, options.DedupWindow, options.Onboarding ? "1" : "0", options.OnlineEvaluation ? "1" : "0",
         };
         foreach (var group in chunk)
         {
@@ -246,6 +355,8 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
                 args.Add(e.EventId);
                 args.Add(SessionLayout.Encode(e));
                 args.Add(e.Profile is null ? RedisValue.EmptyString : "1");
+                args.Add(e.EventTime.ToUnixTimeMilliseconds());
+                args.Add(OnlineLayout.RatingArgument(e));
             }
 
             foreach (int i in group)

@@ -29,6 +29,12 @@ public sealed class SessionStoreOptions
     /// </summary>
     public bool Onboarding { get; set; } = true;
 
+    /// <summary>
+    /// Attribute each applied interaction to the user's last served list (online evaluation per model version),
+    /// in the same atomic session update. Off saves the per-user record's reads.
+    /// </summary>
+    public bool OnlineEvaluation { get; set; } = true;
+
     /// <summary>How many recent event ids per user are remembered to drop redelivered or duplicated events.</summary>
     [Range(16, 100_000)]
     public int DedupWindow { get; set; } = 1024;
