@@ -81,8 +81,8 @@ public sealed class AdaptationBatchProcessor(
             // weights (a user's next request comes with a longer session, and adaptation takes milliseconds), and at
             // 82 KB per user they filled Redis. The sweeper reads these records after a model switch.
             cached.AddRange(adapt.Select(r => (r.UserId, new CachedFastWeights(model.Version, loaded[r.UserId].Interactions, []))));
-            published.AddRange(adapt.Select((r, i) => Message(r, loaded[r.UserId], adapted[i].Items, model.Version, models.Canary?.Version, producedAt)));
-            published.AddRange(onboard.Select((r, i) => Message(r, loaded[r.UserId], onboarding[i], model.Version, models.Canary?.Version, producedAt)));
+            published.AddRange(adapt.Select((r, i) => Message(r, loaded[r.UserId], adapted[i].Items, adapted[i].PredictedRatings, model.Version, models.Canary?.Version, producedAt)));
+            published.AddRange(onboard.Select((r, i) => Message(r, loaded[r.UserId], onboarding[i], null, model.Version, models.Canary?.Version, producedAt)));
         }
 
         double compute = watch.Elapsed.TotalSeconds;
@@ -119,11 +119,12 @@ public sealed class AdaptationBatchProcessor(
     private static UserSession ToUserSession(StoredSession session) =>
         new(session.Profile, [.. session.Recent.Select(i => new Rating(0, i.ItemId, i.Rating))]);
 
-    private static RecommendationMessage Message(AdaptRequest request, StoredSession session, IReadOnlyList<ScoredItem> items, string version, string? canary, DateTimeOffset producedAt) => new()
+    // predicted: the rating predicted for each item (null: the list predicts none, as onboarding lists).
+    private static RecommendationMessage Message(AdaptRequest request, StoredSession session, IReadOnlyList<ScoredItem> items, IReadOnlyList<float>? predicted, string version, string? canary, DateTimeOffset producedAt) => new()
     {
         CanaryVersion = canary,
         UserId = request.UserId,
-        Items = [.. items.Select(s => new RecommendedItem(s.ItemId, s.Score))],
+        Items = [.. items.Select((s, j) => new RecommendedItem(s.ItemId, s.Score, predicted?[j]))],
         ModelVersion = version,
         Basis = request.Basis,
         Interactions = (int)session.Interactions,

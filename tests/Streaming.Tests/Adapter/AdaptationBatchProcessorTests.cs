@@ -49,6 +49,8 @@ public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, Kafk
         {
             Assert.Equal(("v-test", RecommendationMessage.Adapted, 6, 7), (m.ModelVersion, m.Basis, m.Interactions, m.Items.Count));
             Assert.DoesNotContain(m.Items, i => seen[m.UserId].Contains(i.ItemId));
+            // Each item carries the rating head's prediction, on the rating scale (online evaluation's MAE).
+            Assert.All(m.Items, i => Assert.InRange(i.PredictedRating ?? float.NaN, Rating.MinValue, Rating.MaxValue));
         });
 
         var cached = await setup.Cache.GetManyAsync(users);
@@ -77,6 +79,7 @@ public sealed class AdaptationBatchProcessorTests(RedisServerFixture redis, Kafk
         Assert.DoesNotContain(message.Items, i => i.ItemId == firstCandidate);
         var expected = onboarding.Evidence.Concat(onboarding.Popular).Select(s => s.ItemId).Where(id => id != firstCandidate).Distinct().Take(7);
         Assert.Equal(expected, message.Items.Select(i => i.ItemId));
+        Assert.All(message.Items, i => Assert.Null(i.PredictedRating));   // an onboarding list predicts no rating
         Assert.Null((await setup.Cache.GetManyAsync(["newcomer"]))[0]);   // nothing adapted, nothing cached
     }
 

@@ -66,7 +66,7 @@ public sealed class IngestProcessTests(RedisServerFixture redis, KafkaMockCluste
         var lists = Enumerable.Range(0, Users).Select(u => new RecommendationMessage
         {
             UserId = $"user-{u}",
-            Items = [.. items[..5].Select(i => new RecommendedItem(i, 4f))],
+            Items = [.. items[..5].Select(i => new RecommendedItem(i, 4f, 4f))],
             ModelVersion = u % 2 == 0 ? "v1" : "v2",
             CanaryVersion = "v2",
             Basis = RecommendationMessage.Adapted,

@@ -48,8 +48,8 @@ public sealed class AttributionTests(RedisServerFixture redis) : IClassFixture<R
     public async Task RecordServed_OlderListArrivingLate_DoesNotReplaceTheNewerOne(string kind)
     {
         var store = Store(kind);
-        await store.RecordServedAsync([new ServedList("u", "v2", null, T0.AddSeconds(20), [new RecommendedItem(7, 4f)])]);
-        await store.RecordServedAsync([new ServedList("u", "v1", null, T0.AddSeconds(10), [new RecommendedItem(8, 4f)])]);
+        await store.RecordServedAsync([new ServedList("u", "v2", null, T0.AddSeconds(20), [new RecommendedItem(7, 4f, 4f)])]);
+        await store.RecordServedAsync([new ServedList("u", "v1", null, T0.AddSeconds(10), [new RecommendedItem(8, 4f, 4f)])]);
 
         await store.ApplyAsync([new Interaction("e1", "u", 7, 4, T0.AddSeconds(30), null)]);
 
@@ -106,12 +106,13 @@ internal static class Script
         await store.ApplyAsync([Events[0]]);
         await store.RecordServedAsync(
         [
-            new ServedList("a", "v1", null, T0.AddSeconds(10), [new RecommendedItem(10, 4.5f), new RecommendedItem(20, 3f), new RecommendedItem(30, 2f)]),
-            new ServedList("b", "v2", "v2", T0.AddSeconds(10), [new RecommendedItem(5, 4f)]),
+            new ServedList("a", "v1", null, T0.AddSeconds(10), [new RecommendedItem(10, 4.5f, 4.5f), new RecommendedItem(20, 3f, 3f), new RecommendedItem(30, 2f, 2f)]),
+            new ServedList("b", "v2", "v2", T0.AddSeconds(10), [new RecommendedItem(5, 4f, 4f)]),
         ]);
         await store.ApplyAsync(Events[1..5]);   // four events of one user
         await store.ApplyAsync([Events[5]]);
         await store.ApplyAsync([Events[6]]);
+        // A list that predicts no rating (an onboarding list): its hits count, and no error.
         await store.RecordServedAsync([new ServedList("a", "v2", null, T0.AddSeconds(40), [new RecommendedItem(7, 3f)])]);
         await store.ApplyAsync([Events[7]]);
     }
@@ -130,7 +131,8 @@ internal static class Script
         Assert.Equal((0.5, 0.5, 2.0), (canary.HitRate, canary.Mrr, canary.Mae));
         Assert.Equal(("v2", "v2"), (canary.Version, canary.Window));
         var v2 = tallies["v2"];
-        Assert.Equal((1L, 1L, 1L, 1L), (v2.Events, v2.Users, v2.Hits, v2.Rated));
-        Assert.Equal((1.0, 1.0, 0.0), (v2.HitRate, v2.Mrr, v2.Mae));
+        Assert.Equal((1L, 1L, 1L, 0L), (v2.Events, v2.Users, v2.Hits, v2.Rated));
+        Assert.Equal((1.0, 1.0), (v2.HitRate, v2.Mrr));
+        Assert.True(double.IsNaN(v2.Mae));
     }
 }

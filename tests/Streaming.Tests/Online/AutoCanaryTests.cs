@@ -136,7 +136,7 @@ internal static class ScriptedCanaryStream
     public static async Task RunAsync(ISessionStore store, ModelRouting routing, DateTimeOffset servedAt, Func<string, int, int> hitsOf)
     {
         var users = Enumerable.Range(0, 400).Select(u => $"user-{u}").ToList();
-        await store.RecordServedAsync([.. users.Select(user => new ServedList(user, routing.VersionFor(user)!, routing.Canary, servedAt, [.. Enumerable.Range(1, 10).Select(i => new RecommendedItem(i, 4f))]))]);
+        await store.RecordServedAsync([.. users.Select(user => new ServedList(user, routing.VersionFor(user)!, routing.Canary, servedAt, [.. Enumerable.Range(1, 10).Select(i => new RecommendedItem(i, 4f, 4f))]))]);
         var events = users.SelectMany((user, u) => Enumerable.Range(0, 10).Select(i =>
             new Interaction($"{user}-{i}", user, i < hitsOf(routing.VersionFor(user)!, u) ? 1 + i : 100 + i, 4, servedAt.AddSeconds(1 + i), null)));
         await store.ApplyAsync([.. events]);

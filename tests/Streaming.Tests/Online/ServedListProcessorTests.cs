@@ -98,7 +98,7 @@ public sealed class ServedListProcessorTests(RedisServerFixture redis, KafkaMock
     private static byte[] Recommendation(string user, string version, DateTimeOffset producedAt, params int[] items) => JsonSerializer.SerializeToUtf8Bytes(new RecommendationMessage
     {
         UserId = user,
-        Items = [.. items.Select(i => new RecommendedItem(i, 4f))],
+        Items = [.. items.Select(i => new RecommendedItem(i, 4f, 4f))],
         ModelVersion = version,
         Basis = RecommendationMessage.Adapted,
         Interactions = 5,

@@ -6,8 +6,11 @@ namespace Streaming.Learning.Serving;
 /// <summary>A user to personalise for: what they told us about themselves and what they interacted with.</summary>
 public sealed record UserSession(UserProfile Profile, IReadOnlyList<Rating> Interactions);
 
-/// <summary>The recommendations for one user, and optionally the fast state they were made with.</summary>
-public sealed record UserRecommendations(IReadOnlyList<ScoredItem> Items, float[]? FastState);
+/// <summary>
+/// The recommendations for one user, the rating the model predicts for each (same order as <paramref name="Items"/>),
+/// and optionally the fast state they were made with.
+/// </summary>
+public sealed record UserRecommendations(IReadOnlyList<ScoredItem> Items, float[]? FastState, IReadOnlyList<float>? PredictedRatings = null);
 
 /// <summary>
 /// Serving: adapts a batch of users at once (the batched inner loop, no autograd graph) and scores the
@@ -63,6 +66,7 @@ public sealed class BatchRecommender : IDisposable
         int maxSeen = sessions.Max(s => s.Interactions.Count);
         int k = (int)Math.Min(Catalogue.Count, topK + maxSeen);
         var (values, indices) = TopScores(users, fast, k);
+        var ratings = PredictedRatings(users, fast, indices, k);
         float[]? state = exportFastState ? fast.Flatten().cpu().data<float>().ToArray() : null;
         long stateSize = Model.Module.FastStateSize;
 
@@ -71,16 +75,18 @@ public sealed class BatchRecommender : IDisposable
         {
             var seen = new HashSet<int>(sessions[u].Interactions.Select(r => r.ItemId));
             var top = new List<ScoredItem>(topK);
+            var predicted = new List<float>(topK);
             for (int j = 0; j < k && top.Count < topK; j++)
             {
                 int itemId = Catalogue.ItemIds[indices[u * k + j]];
                 if (!seen.Contains(itemId))
                 {
                     top.Add(new ScoredItem(itemId, values[u * k + j]));
+                    predicted.Add(ratings[u * k + j]);
                 }
             }
 
-            results[u] = new UserRecommendations(top, state?.AsSpan((int)(u * stateSize), (int)stateSize).ToArray());
+            results[u] = new UserRecommendations(top, state?.AsSpan((int)(u * stateSize), (int)stateSize).ToArray(), predicted);
         }
 
         return results;
@@ -155,6 +161,18 @@ public sealed class BatchRecommender : IDisposable
     {
         projection.Dispose();
         items.Dispose();
+    }
+
+    // The rating head's prediction, on the rating scale, for each user's k top items ([users x k] row-major): the list
+    // score ranks, and for the item-item network it is not a rating; online evaluation compares this with the rating
+    // the user gives.
+    private float[] PredictedRatings(Tensor users, FastWeights fast, long[] indices, int k)
+    {
+        long b = users.shape[0];
+        var rows = tensor(indices, device: Device);
+        var top = projection.Embeddings.index_select(0, rows).reshape(b, k, -1);
+        var prediction = Model.Network.Forward(top, users, fast).Prediction;
+        return prediction.clamp(Rating.MinValue, Rating.MaxValue).cpu().data<float>().ToArray();
     }
 
     private (float[] Values, long[] Indices) TopScores(Tensor users, FastWeights fast, int k)

@@ -56,7 +56,14 @@ public sealed record RecommendationMessage
     public string? CanaryVersion { get; init; }
 }
 
-/// <summary>One recommended item and its predicted rating (online evaluation measures its error against the user's actual rating).</summary>
+/// <summary>
+/// One recommended item: its score (what the list is ranked by) and, from models with a rating head, its predicted
+/// rating (online evaluation measures that against the user's actual rating). The prediction is optional (added to
+/// v1 without a schema change; absent from onboarding lists, which predict no rating).
+/// </summary>
 public sealed record RecommendedItem(
     [property: JsonPropertyName("itemId")] int ItemId,
-    [property: JsonPropertyName("score")] float Score);
+    [property: JsonPropertyName("score")] float Score,
+    [property: JsonPropertyName("predictedRating")]
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    float? PredictedRating = null);

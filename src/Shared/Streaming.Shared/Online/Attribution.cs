@@ -67,7 +67,7 @@ internal static class Attribution
             double reciprocal = 1.0 / (rank + 1);
             sums[3] += reciprocal;
             sums[4] += reciprocal * reciprocal;
-            if (e.Rating is float actual)
+            if (e.Rating is float actual && !float.IsNaN(list.Items[rank].Predicted))
             {
                 // As the script does: the stored prediction is a float32, the rating its decimal text.
                 double error = Math.Abs((double)list.Items[rank].Predicted - double.Parse(actual.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture));

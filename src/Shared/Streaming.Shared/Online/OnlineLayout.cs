@@ -55,7 +55,8 @@ public static partial class OnlineLayout
         for (int i = 0; i < count; i++)
         {
             BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(i * EntryBytes), items[i].ItemId);
-            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan((i * EntryBytes) + 4), items[i].Score);
+            // NaN where the list predicts no rating: attribution then counts the hit and no error.
+            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan((i * EntryBytes) + 4), items[i].PredictedRating ?? float.NaN);
         }
 
         return bytes;

@@ -86,7 +86,7 @@ public sealed class InMemorySessionStore(SessionStoreOptions options, TimeProvid
             }
 
             var counts = record.Counts.GetValueOrDefault(list.Arm);
-            var read = new UserListRecord(list.Arm, list.ProducedAt.ToUnixTimeMilliseconds(), [.. list.Items.Select(i => (i.ItemId, i.Score))], counts.Events, counts.Hits);
+            var read = new UserListRecord(list.Arm, list.ProducedAt.ToUnixTimeMilliseconds(), [.. list.Items.Select(i => (i.ItemId, i.PredictedRating ?? float.NaN))], counts.Events, counts.Hits);
             if (Attribution.Attribute(read, [AttributedEvent.From(e)]) is not { } outcome)
             {
                 return;

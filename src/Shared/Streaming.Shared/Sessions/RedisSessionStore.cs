@@ -109,8 +109,9 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
                   local q = 1 / (j + 1)
                   rr = rr + q
                   rr2 = rr2 + q * q
-                  if e[3] ~= '' then
-                    local err = math.abs(struct.unpack('<f', list, 8 * j + 5) - tonumber(e[3]))
+                  local predicted = struct.unpack('<f', list, 8 * j + 5)
+                  if e[3] ~= '' and predicted == predicted then
+                    local err = math.abs(predicted - tonumber(e[3]))
                     rated = rated + 1
                     ae = ae + err
                     ae2 = ae2 + err * err
