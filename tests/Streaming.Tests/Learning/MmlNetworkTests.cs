@@ -128,6 +128,44 @@ public sealed class MmlNetworkTests
     }
 
     [Fact]
+    public void Generator_InTraining_GateItemsTrainOnlyTheGate_AndTheOtherItemsOnlyTheRest()
+    {
+        using var d = NewDisposeScope();
+        var world = HiddenTastes.Create(users: 40, seed: 8);
+        var generator = new TextItemGenerator(8, 4, 6, 5, items => ones(items.Count, 4));
+        generator.named_parameters().Single(p => p.name == "generator_gate").parameter.detach().fill_(0.5);
+        generator.train();
+        using var items = new ItemFeatureTensors(world.Table, CPU);
+        var side = randn(items.Count, 8);
+        var gateRows = world.Table.ItemIds.Select(TextItemGenerator.IsGateItem).ToArray();
+        Assert.InRange(gateRows.Count(g => g), items.Count / 10, items.Count * 3 / 10);   // about one in five
+
+        (double Gate, double Others) Gradients(bool fromGateItems)
+        {
+            generator.zero_grad();
+            var rows = tensor(gateRows.Select(g => g == fromGateItems).ToArray()).unsqueeze(1);
+            (generator.Generate(items, side) * rows).sum().backward();
+            var grads = generator.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad);
+            double rest = grads.Where(g => g.Key != "generator_gate").Sum(g => g.Value is null ? 0 : g.Value.abs().sum().item<float>());
+            return (grads["generator_gate"]?.abs().sum().item<float>() ?? 0, rest);
+        }
+
+        var fromGate = Gradients(fromGateItems: true);
+        var fromRest = Gradients(fromGateItems: false);
+        Assert.True(fromGate.Gate > 0 && fromGate.Others == 0, $"gate items: gate {fromGate.Gate}, the rest {fromGate.Others}");
+        Assert.True(fromRest.Gate == 0 && fromRest.Others > 0, $"other items: gate {fromRest.Gate}, the rest {fromRest.Others}");
+
+        // Serving scales every item by the gate.
+        generator.eval();
+        using var noGrad = no_grad();
+        var served = generator.Generate(items, side);
+        generator.train();
+        var trained = generator.Generate(items, side);
+        var rest = tensor(gateRows.Select(g => !g).ToArray());
+        Assert.True(served[rest].allclose(0.5 * trained[rest], 1e-5, 1e-6));
+    }
+
+    [Fact]
     public void ModelFile_KeepsTheFittedIdfAndTheGenerator_SoServingEncodesAsTrainingDid()
     {
         using var d = NewDisposeScope();

@@ -312,16 +312,32 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
 
 /// <summary>
 /// MML's cold-start item embedding generator: an item's pooled side-feature embeddings and text vector, through one
-/// hidden layer, into the item-item network's learned item space: a residual, scaled by a learned gate that starts at 0, on
-/// top of the shared unknown-identity embedding.
+/// hidden layer, into the item-item network's learned item space: a residual on top of the shared unknown-identity
+/// embedding, scaled by a gate that is learned only on items the rest of the generator is not fitted on.
 /// </summary>
+/// <remarks>
+/// Why the gate is cross-fitted: trained end to end on every item, the generator fitted the training items' own texts
+/// (a TF-IDF vector nearly names its item), which helps those items in training and nothing it has never seen. On
+/// MovieLens-1M's new items (seed 1) that model's lists had recall@20 0.0767 and MAE 0.8979, and the same file with
+/// its residual switched off 0.0882 and 0.8951 (the gate had gone to -0.16). So in training a fixed fifth of the
+/// items (<see cref="IsGateItem"/>, a stable hash of the id) trains only the gate, on the generator's output as it is
+/// (detached), and the other items train only the rest, at full scale: the gate says how far the generator can be
+/// trusted on items it has not fitted, which is what every item it serves is. Serving scales every item by it.
+/// </remarks>
 public sealed class TextItemGenerator : nn.Module, IItemEmbeddingGenerator
 {
+    /// <summary>One item in this many trains the gate (and not the rest of the generator).</summary>
+    public const int GateItemEvery = 5;
+
     private readonly Linear generator_hidden;
     private readonly Linear generator_out;
     private readonly Parameter generator_gate;
     private readonly Parameter generator_borrow;
     private readonly Func<ItemFeatureTensors, Tensor> text;
+
+    // The gate items of the last table seen, [items, 1] (one mask per table, not per batch).
+    private ItemFeatureTable? gateTable;
+    private Tensor? gateRows;
 
     /// <summary>A fresh generator (global torch seed).</summary>
     /// <param name="sideDim">Width of the side-feature embeddings (4E).</param>
@@ -347,11 +363,38 @@ public sealed class TextItemGenerator : nn.Module, IItemEmbeddingGenerator
     /// <inheritdoc />
     public Tensor BorrowWeight => generator_borrow;
 
+    /// <summary>Whether an item trains the gate, not the rest of the generator (a stable hash of its id: the same items every run).</summary>
+    public static bool IsGateItem(int itemId) => (uint)itemId * 2654435761u % GateItemEvery == 0;
+
     /// <inheritdoc />
     public Tensor Generate(ItemFeatureTensors items, Tensor sideEmbeddings)
     {
         ArgumentNullException.ThrowIfNull(items);
         ArgumentNullException.ThrowIfNull(sideEmbeddings);
-        return generator_gate * generator_out.call(nn.functional.relu(generator_hidden.call(cat([sideEmbeddings, text(items)], 1))));
+        var generated = generator_out.call(nn.functional.relu(generator_hidden.call(cat([sideEmbeddings, text(items)], 1))));
+        return training ? (generator_gate * generated.detach()).where(GateRows(items), generated) : generator_gate * generated;
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            gateRows?.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private Tensor GateRows(ItemFeatureTensors items)
+    {
+        if (!ReferenceEquals(items.Table, gateTable) || gateRows is not { IsInvalid: false } rows || rows.device != items.Rate.device)
+        {
+            gateRows?.Dispose();
+            gateRows = tensor(items.Table.ItemIds.Select(IsGateItem).ToArray(), device: items.Rate.device).unsqueeze(1).DetachFromDisposeScope();
+            gateTable = items.Table;
+        }
+
+        return gateRows;
     }
 }
