@@ -323,6 +323,8 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
 /// items (<see cref="IsGateItem"/>, a stable hash of the id) trains only the gate, on the generator's output as it is
 /// (detached), and the other items train only the rest, at full scale: the gate says how far the generator can be
 /// trusted on items it has not fitted, which is what every item it serves is. Serving scales every item by it.
+/// Measured the same way: the gate learned 0.47, and new items had recall@20 0.0886 and MAE 0.8999 (existing items
+/// 0.3985 and 0.7279).
 /// </remarks>
 public sealed class TextItemGenerator : nn.Module, IItemEmbeddingGenerator
 {
