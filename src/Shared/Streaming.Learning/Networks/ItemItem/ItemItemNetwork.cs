@@ -449,18 +449,23 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
     private Tensor Ease(Tensor users) => users.narrow(1, UserDim, users.shape[1] - UserDim);
 
     // The softmax normaliser of each position: itself plus every catalogue item outside the user's history (why: see
-    // the two-tower network; the list ranks unseen items only).
-    private Tensor? UnseenLogSumExp(Tensor u, Tensor gain, Tensor ease, Tensor list)
+    // the two-tower network; the list ranks unseen items only). Formed when a loss asks (RankingPass), from the batch's
+    // catalogue as it is now.
+    private Func<Tensor?> UnseenLogSumExp(Tensor u, Tensor gain, Tensor ease, Tensor list)
     {
-        if (catalogue is not { IsInvalid: false } all || all.shape[^1] != ItemDim || seen is not { IsInvalid: false } history
-            || history.shape[0] != u.shape[0] || ease.shape[1] != all.shape[0])
+        var (all, history) = (catalogue, seen);
+        return () =>
         {
-            return null;
-        }
+            if (all is not { IsInvalid: false } || all.shape[^1] != ItemDim || history is not { IsInvalid: false }
+                || history.shape[0] != u.shape[0] || ease.shape[1] != all.shape[0])
+            {
+                return null;
+            }
 
-        var full = (gain * ease) + u.matmul(all.narrow(1, 0, D).t()) + all.select(1, D);
-        var unseen = full.masked_fill(history, float.NegativeInfinity).logsumexp(1);
-        return unseen.unsqueeze(1).logaddexp(list);
+            var full = (gain * ease) + u.matmul(all.narrow(1, 0, D).t()) + all.select(1, D);
+            var unseen = full.masked_fill(history, float.NegativeInfinity).logsumexp(1);
+            return unseen.unsqueeze(1).logaddexp(list);
+        };
     }
 
     private Tensor Binary(IEnumerable<IEnumerable<int>> users, int size)

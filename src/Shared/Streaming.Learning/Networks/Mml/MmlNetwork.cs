@@ -222,7 +222,7 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
         var text = text_mu + bias + b + interaction;
         var gate = (fusion_user.call(Profile(id)) + itemGate).sigmoid();
         var rating = (gate * pass.Prediction) + ((1 - gate) * text);
-        return new RankingPass(rating, pass.RankScores, pass.CatalogueLogSumExp);
+        return new RankingPass(rating, pass.RankScores, () => pass.CatalogueLogSumExp);
     }
 
     /// <summary>Serving: the ID learner's list over the catalogue.</summary>

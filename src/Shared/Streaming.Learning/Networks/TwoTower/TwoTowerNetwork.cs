@@ -190,16 +190,21 @@ public sealed class TwoTowerNetwork : MetaNetwork
     // The softmax normaliser of each position: itself plus every catalogue item outside the user's history. Why not the
     // whole catalogue: the list ranks unseen items only, and with the history in the normaliser the outer loss would
     // push the adapted vector away from the very support items the inner loop pulls it to. An unseen (query) position
-    // is counted twice, which only bounds its loss below by log 2.
-    private Tensor? UnseenLogSumExp(Tensor u, Tensor list)
+    // is counted twice, which only bounds its loss below by log 2. Formed when a loss asks (RankingPass), from the
+    // batch's catalogue as it is now.
+    private Func<Tensor?> UnseenLogSumExp(Tensor u, Tensor list)
     {
-        if (catalogue is not { IsInvalid: false } all || all.shape[^1] != ItemDim || seen is not { IsInvalid: false } history || history.shape[0] != u.shape[0])
+        var (all, history) = (catalogue, seen);
+        return () =>
         {
-            return null;
-        }
+            if (all is not { IsInvalid: false } || all.shape[^1] != ItemDim || history is not { IsInvalid: false } || history.shape[0] != u.shape[0])
+            {
+                return null;
+            }
 
-        var unseen = (u.matmul(all.narrow(1, 0, D).t()) + all.select(1, D)).masked_fill(history, float.NegativeInfinity).logsumexp(1);
-        return unseen.unsqueeze(1).logaddexp(list);
+            var unseen = (u.matmul(all.narrow(1, 0, D).t()) + all.select(1, D)).masked_fill(history, float.NegativeInfinity).logsumexp(1);
+            return unseen.unsqueeze(1).logaddexp(list);
+        };
     }
 
     private long[] IdentityRows(ItemFeatureTable table)
