@@ -34,9 +34,19 @@ public sealed class TrainEvalCommandTests : IDisposable
         Assert.StartsWith("held-out test users", root.GetProperty("users").GetString(), StringComparison.Ordinal);
         AssertPartitions(root);
         var baselines = root.GetProperty("baselines");
-        foreach (var name in new[] { "global_mean", "item_mean", "support_mean", "meta_init_no_adaptation", "plain_network_finetuned" })
+        foreach (var name in new[] { "global_mean", "item_mean", "support_mean", "support_mean_rounded", "meta_init_no_adaptation", "plain_network_finetuned" })
         {
             AssertPartitions(baselines.GetProperty(name));
+        }
+
+        // The model's MAE is of whole stars, and the MAE of its expected ratings is reported next to it.
+        foreach (var partition in new[] { "existing_items_new_users", "new_items_new_users" })
+        {
+            Assert.True(root.GetProperty(partition).GetProperty("mae_of_expected").GetDouble() > 0);
+            Assert.Equal(
+                baselines.GetProperty("support_mean").GetProperty(partition).GetProperty("mae").GetDouble(),
+                baselines.GetProperty("support_mean_rounded").GetProperty(partition).GetProperty("mae_of_expected").GetDouble(),
+                9);
         }
 
         // The served list, for the model and every list baseline, in the same run on the same users.

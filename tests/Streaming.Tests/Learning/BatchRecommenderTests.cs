@@ -102,6 +102,24 @@ public sealed class BatchRecommenderTests
         Assert.All(results[0].Items, i => Assert.True(float.IsFinite(i.Score)));
     }
 
+    [Fact]
+    public void Recommend_PredictsTheWholeStarsOfTheModelsRatingDecoder_AndTheExpectedRatingWithoutOne()
+    {
+        var (data, model) = Trained(FastWeightScope.All);
+        using var _ = model;
+        var sessions = Sessions(data, 4);
+        var undecoded = model.WithManifest(m => m with { RatingDecoder = null });
+        using var withDecoder = new BatchRecommender(model, data.Items.Values);
+        using var without = new BatchRecommender(undecoded, data.Items.Values);
+
+        var stars = withDecoder.Recommend(sessions, steps: 2, topK: 10).SelectMany(r => r.PredictedRatings!).ToArray();
+        var expected = without.Recommend(sessions, steps: 2, topK: 10).SelectMany(r => r.PredictedRatings!).ToArray();
+
+        Assert.NotNull(model.Manifest.RatingDecoder);
+        Assert.Equal(expected.Select(model.Manifest.RatingDecoder.Decode), stars);
+        Assert.Contains(expected, e => e != MathF.Round(e));   // the expected ratings themselves are not whole stars
+    }
+
     private static (RatingsDataset Data, MetaModel Model) Trained(FastWeightScope scope)
     {
         var data = LearningFixtures.Synthetic(users: 200);

@@ -40,6 +40,22 @@ public sealed class MetaTrainingTests
     }
 
     [Fact]
+    public void Training_WritesARatingDecoder_WhoseWholeStarsLowerHeldOutMae()
+    {
+        var data = LearningFixtures.Synthetic();
+        using var trained = LearningFixtures.Train(data, LearningFixtures.QuickTraining(epochs: 10)).Model;
+        var record = trained.Manifest.Training;
+        var split = MeluProtocol.SplitUsers(data.Ratings.Select(r => r.UserId).Distinct(), record.ValidationFraction, record.TestFraction, record.SplitSeed);
+
+        var decoder = trained.Manifest.RatingDecoder;
+        var heldOut = MetaTraining.Evaluate(trained, MeluProtocol.ExistingItemsTasks(data, split.Test, seed: 1), data.Items, data.Users);
+
+        Assert.NotNull(decoder);
+        Assert.Null(decoder.Problem());
+        Assert.True(heldOut.Mae < heldOut.MaeOfExpected, $"MAE of whole stars {heldOut.Mae:F4}, of the expected ratings {heldOut.MaeOfExpected:F4}");
+    }
+
+    [Fact]
     public void MetaSgd_LearnsNonUniformRatesAwayFromTheirStart()
     {
         var data = LearningFixtures.Synthetic();

@@ -29,7 +29,21 @@ public sealed class ModelFileTests : IDisposable
         Assert.Equal(trained.Manifest.Training, loaded.Manifest.Training);
         Assert.Equal(trained.Manifest.Validation, loaded.Manifest.Validation);
         Assert.Equal(trained.Features.ToJson(), loaded.Features.ToJson());
+        Assert.Equal(trained.Manifest.RatingDecoder!.Thresholds, loaded.Manifest.RatingDecoder!.Thresholds);
         Assert.Equal(LearningFixtures.WeightBytes(trained), LearningFixtures.WeightBytes(loaded));
+    }
+
+    [Theory]
+    [InlineData("[1.5, 2.5, 3.5]", "must hold 4 values")]
+    [InlineData("[1.5, 3.5, 2.5, 4.5]", "must increase strictly")]
+    public void Load_BadRatingDecoder_IsRefusedNamingTheField(string thresholds, string problem)
+    {
+        string path = SaveSmallModel();
+        RewriteManifest(path, json => System.Text.RegularExpressions.Regex.Replace(json, "\"thresholds\": \\[[^\\]]*\\]", $"\"thresholds\": {thresholds}"));
+
+        var error = Assert.Throws<InvalidDataException>(() => MetaModel.Load(path, CPU));
+        Assert.Contains("ratingDecoder.thresholds", error.Message, StringComparison.Ordinal);
+        Assert.Contains(problem, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -70,7 +70,7 @@ internal static class EvalCommand
     private static void Print(EvaluationReport report)
     {
         AnsiConsole.MarkupLineInterpolated($"Users: {report.Users}; {report.Steps} local step(s); baselines fitted on {report.BaselinesFittedOn}");
-        var ratings = new Table().AddColumns("rating prediction", "existing: users", "MAE", "RMSE", "nDCG@3", "new: users", "MAE", "RMSE", "nDCG@3");
+        var ratings = new Table().AddColumns("rating prediction", "existing: users", "MAE", "(of expected)", "RMSE", "nDCG@3", "new: users", "MAE", "(of expected)", "RMSE", "nDCG@3");
         var lists = new Table().AddColumns("top-20 list", "existing: recall@10", "recall@20", "nDCG@20", "coverage", "overlap", "new: recall@10", "recall@20", "nDCG@20", "coverage", "overlap");
         string F(double? v, bool bold) => v is null ? "" : bold ? $"[bold]{v:F4}[/]" : $"{v:F4}";
         void Row(string name, BaselineMetrics? e, BaselineMetrics? n, bool bold = false)
@@ -78,7 +78,7 @@ internal static class EvalCommand
             string label = bold ? $"[bold]{name}[/]" : name;
             if (e?.Mae is not null || n?.Mae is not null)
             {
-                ratings.AddRow(label, $"{e?.Users}", F(e?.Mae, bold), F(e?.Rmse, bold), F(e?.Ndcg3, bold), $"{n?.Users}", F(n?.Mae, bold), F(n?.Rmse, bold), F(n?.Ndcg3, bold));
+                ratings.AddRow(label, $"{e?.Users}", F(e?.Mae, bold), F(e?.MaeOfExpected, false), F(e?.Rmse, bold), F(e?.Ndcg3, bold), $"{n?.Users}", F(n?.Mae, bold), F(n?.MaeOfExpected, false), F(n?.Rmse, bold), F(n?.Ndcg3, bold));
             }
 
             if (e?.TopN is not null || n?.TopN is not null)
@@ -97,6 +97,7 @@ internal static class EvalCommand
 
         AnsiConsole.Write(ratings);
         AnsiConsole.Write(lists);
+        AnsiConsole.MarkupLine("MAE: of the whole stars a model's rating decoder reads off its expected ratings (the median: least absolute error), where it has one, with the MAE of the expected ratings themselves next to it; RMSE: of the expected ratings.");
         AnsiConsole.MarkupLine("Lists: recall and nDCG of the held-back query items rated >= 4; existing items ranked among every existing item the user has not rated, new items among new items only.");
     }
 }

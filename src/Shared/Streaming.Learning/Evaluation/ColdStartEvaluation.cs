@@ -82,9 +82,14 @@ public sealed record BaselineMetrics
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public MaeByRating? MaeByRating { get; init; }
 
+    /// <summary>The MAE of the expected ratings, when <see cref="Mae"/> is that of whole stars read off them (<see cref="PartitionMetrics.MaeOfExpected"/>).</summary>
+    [JsonPropertyName("mae_of_expected")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? MaeOfExpected { get; init; }
+
     /// <summary>A rating predictor's figures (and its list's, when it makes one).</summary>
     public static BaselineMetrics Of(PartitionMetrics m, TopNResult? topN = null) =>
-        new() { Users = m.Users, Mae = m.Mae, Rmse = m.Rmse, Ndcg3 = m.Ndcg3, TopN = topN, MaeByRating = m.MaeByRating };
+        new() { Users = m.Users, Mae = m.Mae, Rmse = m.Rmse, Ndcg3 = m.Ndcg3, TopN = topN, MaeByRating = m.MaeByRating, MaeOfExpected = m.MaeOfExpected };
 
     /// <summary>A list recommender's figures.</summary>
     public static BaselineMetrics Of(TopNResult topN) => new() { Users = topN.Users + topN.SkippedUsers, TopN = topN };
@@ -116,7 +121,8 @@ public sealed record EvaluationReport
     public required PartitionMetrics NewItemsNewUsers { get; init; }
 
     /// <summary>
-    /// Baselines by name. Rating predictors: global_mean, item_mean, support_mean, meta_init_no_adaptation (with its list),
+    /// Baselines by name. Rating predictors: global_mean, item_mean, support_mean, support_mean_rounded (its MAE of whole
+    /// stars, rounded), meta_init_no_adaptation (with its list),
     /// plain_network_finetuned. List recommenders, fitted on the model's training data only: popularity, top_rated,
     /// item_knn, ease (existing items); random, content_knn (new items).
     /// </summary>
@@ -205,6 +211,12 @@ public static class ColdStartEvaluation
             baselines[predictor.Name] = new PartitionPair(BaselineMetrics.Of(Evaluator.Evaluate(predictor, existing)), BaselineMetrics.Of(Evaluator.Evaluate(predictor, fresh)));
         }
 
+        // Whole stars help any predictor's MAE, so the model's decoded MAE is also set against a decoded baseline.
+        var supportMean = simple[^1];
+        baselines["support_mean_rounded"] = new PartitionPair(
+            BaselineMetrics.Of(Evaluator.Evaluate(supportMean, existing, RatingDecoder.Rounding)),
+            BaselineMetrics.Of(Evaluator.Evaluate(supportMean, fresh, RatingDecoder.Rounding)));
+
         // Top-N: the served list. Existing items rank among the existing catalogue, new items among new items only.
         var topN = new TopNEvaluator(options.TopN);
         var existingCandidates = TopNEvaluator.ExistingItemCandidates(data.Items, protocol);
@@ -213,16 +225,17 @@ public static class ColdStartEvaluation
         Func<IReadOnlyList<UserTask>, IReadOnlyList<int>, float[]> Scorer(int adaptSteps) =>
             (tasks, candidates) => recommender.ScoreCandidates([.. tasks.Select(t => new UserSession(data.Users.GetValueOrDefault(t.UserId) ?? UserProfile.Unknown, t.Support))], adaptSteps, candidates);
 
+        var decoder = model.Manifest.RatingDecoder;
         var ours = new PartitionPair(
-            BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, steps), topN.Evaluate(Scorer(steps), existing, existingCandidates)),
-            BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, steps), topN.Evaluate(Scorer(steps), fresh, freshCandidates)));
+            BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, steps, decoder), topN.Evaluate(Scorer(steps), existing, existingCandidates)),
+            BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, steps, decoder), topN.Evaluate(Scorer(steps), fresh, freshCandidates)));
 
         float rate = 0;
         if (options.IncludeBaselines)
         {
             baselines["meta_init_no_adaptation"] = new PartitionPair(
-                BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, 0), topN.Evaluate(Scorer(0), existing, existingCandidates)),
-                BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, 0), topN.Evaluate(Scorer(0), fresh, freshCandidates)));
+                BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, 0, decoder), topN.Evaluate(Scorer(0), existing, existingCandidates)),
+                BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, 0, decoder), topN.Evaluate(Scorer(0), fresh, freshCandidates)));
 
             var fit = new TopNTrainingData(training ?? [], data.Items);
             if (training is not null)
@@ -274,7 +287,7 @@ public static class ColdStartEvaluation
         };
     }
 
-    private static PartitionMetrics Model(BaselineMetrics m) => new(m.Users, m.Mae!.Value, m.Rmse!.Value, m.Ndcg3!.Value) { TopN = m.TopN, MaeByRating = m.MaeByRating };
+    private static PartitionMetrics Model(BaselineMetrics m) => new(m.Users, m.Mae!.Value, m.Rmse!.Value, m.Ndcg3!.Value) { TopN = m.TopN, MaeByRating = m.MaeByRating, MaeOfExpected = m.MaeOfExpected };
 
     // The training users' warm-state ratings of the model's recorded split of the training folder (never an evaluated user).
     private static (Rating[]? Ratings, string? Description) TrainingRatings(RatingsDataset? training, TrainingRecord record, ProtocolOptions protocol, IReadOnlyList<int> evaluated)
@@ -331,8 +344,10 @@ public static class ColdStartEvaluation
             validationBatches.ForEach(b => b.Dispose());
         }
 
+        // Its whole stars are read the same way as the model's it is compared with.
+        var decoder = model.Manifest.RatingDecoder;
         rates.Value = best;
-        return (new PartitionPair(BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, steps)), BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, steps))), best);
+        return (new PartitionPair(BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, steps, decoder)), BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, steps, decoder))), best);
     }
 
     /// <summary>The model's onboarding list as a recommender: evidence candidates first, then popular items, the same for every user.</summary>

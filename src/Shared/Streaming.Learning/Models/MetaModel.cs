@@ -32,7 +32,7 @@ public sealed class MetaModel : IDisposable
     public ModelManifest Manifest { get; }
 
     /// <summary>A model in memory (trained or fresh) with the manifest that describes it.</summary>
-    public static MetaModel Unsaved(MetaModule module, FeatureSpace features, TrainingRecord training, PartitionMetrics? validation, DateTimeOffset createdAt, OnboardingItems? onboarding = null)
+    public static MetaModel Unsaved(MetaModule module, FeatureSpace features, TrainingRecord training, PartitionMetrics? validation, DateTimeOffset createdAt, OnboardingItems? onboarding = null, RatingDecoder? ratingDecoder = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(features);
@@ -43,6 +43,7 @@ public sealed class MetaModel : IDisposable
             Training = training,
             Validation = validation,
             Onboarding = onboarding,
+            RatingDecoder = ratingDecoder,
             Parameters = [],
             WeightsSha256 = "",
             CreatedAt = createdAt,

@@ -165,14 +165,15 @@ public sealed class BatchRecommender : IDisposable
 
     // The rating head's prediction, on the rating scale, for each user's k top items ([users x k] row-major): the list
     // score ranks, and for the item-item network it is not a rating; online evaluation compares this with the rating
-    // the user gives.
+    // the user gives. A model with a rating decoder predicts whole stars, the point prediction its offline MAE is of.
     private float[] PredictedRatings(Tensor users, FastWeights fast, long[] indices, int k)
     {
         long b = users.shape[0];
         var rows = tensor(indices, device: Device);
         var top = projection.Embeddings.index_select(0, rows).reshape(b, k, -1);
         var prediction = Model.Network.Forward(top, users, fast).Prediction;
-        return prediction.clamp(Rating.MinValue, Rating.MaxValue).cpu().data<float>().ToArray();
+        var expected = prediction.clamp(Rating.MinValue, Rating.MaxValue).cpu().data<float>().ToArray();
+        return Model.Manifest.RatingDecoder is { } decoder ? Array.ConvertAll(expected, decoder.Decode) : expected;
     }
 
     private (float[] Values, long[] Indices) TopScores(Tensor users, FastWeights fast, int k)

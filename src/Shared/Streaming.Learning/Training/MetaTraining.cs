@@ -190,7 +190,8 @@ public static class MetaTraining
         var onboarding = loop.Best is null && loop.Diverged is not null
             ? initial?.Manifest.Onboarding
             : EvidenceCandidates.Compute(module, items, features, train.Take(options.EvidenceUsers).ToList(), tasks.Profiles);
-        var final = MetaModel.Unsaved(module, features, record with { Epochs = loop.History.Count, BestEpoch = loop.BestEpoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, loop.BestMetrics, time.GetUtcNow(), onboarding);
+        // Whole stars by rounding: RatingDecoder says why no thresholds are fitted.
+        var final = MetaModel.Unsaved(module, features, record with { Epochs = loop.History.Count, BestEpoch = loop.BestEpoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, loop.BestMetrics, time.GetUtcNow(), onboarding, RatingDecoder.Rounding);
         return new TrainingResult(final, loop.History, initialValidation, loop.BudgetExhausted, loop.Diverged, loop.TrainedTasks / Math.Max(1e-9, loop.TrainingSeconds));
     }
 
@@ -241,7 +242,7 @@ public static class MetaTraining
         var batches = TaskBatch.CreateMany(tasks, EvaluationBatchSize, table, model.Features, profiles, device);
         try
         {
-            return Evaluate(learner, batches, model.Module.Hyper.InnerSteps);
+            return Evaluate(learner, batches, model.Module.Hyper.InnerSteps, model.Manifest.RatingDecoder);
         }
         finally
         {
@@ -249,15 +250,18 @@ public static class MetaTraining
         }
     }
 
-    /// <summary>Metrics of <paramref name="learner"/>'s model over prepared batches, with <paramref name="steps"/> local steps.</summary>
-    public static PartitionMetrics Evaluate(MetaLearner learner, IEnumerable<TaskBatch> batches, int steps)
+    /// <summary>
+    /// Metrics of <paramref name="learner"/>'s model over prepared batches, with <paramref name="steps"/> local steps;
+    /// MAE on the stars <paramref name="decoder"/> reads off the expected ratings, when given.
+    /// </summary>
+    public static PartitionMetrics Evaluate(MetaLearner learner, IEnumerable<TaskBatch> batches, int steps, RatingDecoder? decoder = null)
     {
         ArgumentNullException.ThrowIfNull(learner);
         ArgumentNullException.ThrowIfNull(batches);
         var metrics = new MetricAccumulator();
         foreach (var batch in batches)
         {
-            learner.Evaluate(batch, steps, metrics);
+            learner.Evaluate(batch, steps, metrics, decoder);
         }
 
         return metrics.Result();

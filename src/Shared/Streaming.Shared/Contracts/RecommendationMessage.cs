@@ -58,8 +58,9 @@ public sealed record RecommendationMessage
 
 /// <summary>
 /// One recommended item: its score (what the list is ranked by) and, from models with a rating head, its predicted
-/// rating (online evaluation measures that against the user's actual rating). The prediction is optional (added to
-/// v1 without a schema change; absent from onboarding lists, which predict no rating).
+/// rating (online evaluation measures that against the user's actual rating): a whole star from a model with a rating
+/// decoder (<see cref="Models.RatingDecoder"/>), the expected rating from an older one. The prediction is optional (added
+/// to v1 without a schema change; absent from onboarding lists, which predict no rating).
 /// </summary>
 public sealed record RecommendedItem(
     [property: JsonPropertyName("itemId")] int ItemId,

@@ -134,8 +134,11 @@ public sealed class SupportMeanPredictor(float globalMean) : IRatingPredictor
 /// <summary>Runs a predictor over tasks and averages the per-user metrics.</summary>
 public static class Evaluator
 {
-    /// <summary>MAE, RMSE and nDCG@3 of <paramref name="predictor"/> on the query sets of <paramref name="tasks"/>.</summary>
-    public static PartitionMetrics Evaluate(IRatingPredictor predictor, IEnumerable<UserTask> tasks)
+    /// <summary>
+    /// MAE, RMSE and nDCG@3 of <paramref name="predictor"/> on the query sets of <paramref name="tasks"/>; MAE on the
+    /// whole stars <paramref name="decoder"/> reads off the predictions, when given.
+    /// </summary>
+    public static PartitionMetrics Evaluate(IRatingPredictor predictor, IEnumerable<UserTask> tasks, Models.RatingDecoder? decoder = null)
     {
         ArgumentNullException.ThrowIfNull(predictor);
         ArgumentNullException.ThrowIfNull(tasks);
@@ -149,7 +152,8 @@ public static class Evaluator
                 actual[i] = task.Query[i].Value;
             }
 
-            accumulator.AddUser(predicted, actual);
+            var stars = decoder is null ? predicted : Array.ConvertAll(predicted, decoder.Decode);
+            accumulator.AddUser(stars, predicted, actual, predicted);
         }
 
         return accumulator.Result();

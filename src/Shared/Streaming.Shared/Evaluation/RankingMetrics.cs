@@ -108,6 +108,14 @@ public sealed record PartitionMetrics(int Users, double Mae, double Rmse, double
     [System.Text.Json.Serialization.JsonPropertyName("mae_by_rating")]
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public MaeByRating? MaeByRating { get; init; }
+
+    /// <summary>
+    /// The MAE of the expected ratings themselves, when <see cref="Mae"/> was measured on whole stars read off them
+    /// (<see cref="Models.RatingDecoder"/>); null when the two are the same predictions.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonPropertyName("mae_of_expected")]
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public double? MaeOfExpected { get; init; }
 }
 
 /// <summary>MAE per true rating value, pooled over users; a value is null when no query rating had it.</summary>
@@ -137,6 +145,8 @@ public sealed class MetricAccumulator
     private double _mae;
     private double _rmse;
     private double _ndcg3;
+    private double _maeOfExpected;
+    private bool _decoded;
 
     // Pooled absolute error and count per true rating value 1..5 (index 0 unused).
     private readonly double[] _errorByRating = new double[6];
@@ -149,13 +159,23 @@ public sealed class MetricAccumulator
     /// Adds one user: <paramref name="predicted"/> ratings for MAE and RMSE, <paramref name="ranking"/> scores for
     /// nDCG (a model may clamp its predictions to the rating scale, yet rank by its raw scores, which have no ties).
     /// </summary>
-    public void AddUser(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual, ReadOnlySpan<float> ranking)
+    public void AddUser(ReadOnlySpan<float> predicted, ReadOnlySpan<float> actual, ReadOnlySpan<float> ranking) =>
+        AddUser(predicted, predicted, actual, ranking);
+
+    /// <summary>
+    /// Adds one user whose point predictions differ by loss: <paramref name="stars"/> (the least absolute error, for MAE)
+    /// and <paramref name="expected"/> (the least squared error, for RMSE); <paramref name="ranking"/> scores for nDCG.
+    /// </summary>
+    public void AddUser(ReadOnlySpan<float> stars, ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, ReadOnlySpan<float> ranking)
     {
-        // Compute all three before updating, so a bad input leaves the totals unchanged.
-        var mae = RankingMetrics.MeanAbsoluteError(predicted, actual);
-        var rmse = RankingMetrics.RootMeanSquaredError(predicted, actual);
+        // Compute everything before updating, so a bad input leaves the totals unchanged.
+        var mae = RankingMetrics.MeanAbsoluteError(stars, actual);
+        var maeOfExpected = RankingMetrics.MeanAbsoluteError(expected, actual);
+        var rmse = RankingMetrics.RootMeanSquaredError(expected, actual);
         var ndcg = RankingMetrics.NdcgAtK(ranking, actual, 3);
         _mae += mae;
+        _maeOfExpected += maeOfExpected;
+        _decoded |= !stars.SequenceEqual(expected);
         _rmse += rmse;
         _ndcg3 += ndcg;
         _users++;
@@ -164,7 +184,7 @@ public sealed class MetricAccumulator
             var value = (int)Math.Round(actual[i]);
             if (value is >= 1 and <= 5)
             {
-                _errorByRating[value] += Math.Abs(predicted[i] - actual[i]);
+                _errorByRating[value] += Math.Abs(stars[i] - actual[i]);
                 _countByRating[value]++;
             }
         }
@@ -174,7 +194,11 @@ public sealed class MetricAccumulator
     public PartitionMetrics Result() =>
         _users == 0
             ? new PartitionMetrics(0, double.NaN, double.NaN, double.NaN)
-            : new PartitionMetrics(_users, _mae / _users, _rmse / _users, _ndcg3 / _users) { MaeByRating = ByRating() };
+            : new PartitionMetrics(_users, _mae / _users, _rmse / _users, _ndcg3 / _users)
+            {
+                MaeByRating = ByRating(),
+                MaeOfExpected = _decoded ? _maeOfExpected / _users : null,
+            };
 
     private MaeByRating ByRating()
     {

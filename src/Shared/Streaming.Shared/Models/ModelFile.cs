@@ -123,6 +123,11 @@ public static class ModelFile
             throw new InvalidDataException($"{origin}: the manifest lacks hyperparameters, features or its training record");
         }
 
+        if (manifest.RatingDecoder?.Problem() is { } decoderProblem)
+        {
+            throw new InvalidDataException($"{origin}: {decoderProblem}");
+        }
+
         if (manifest.Parameters is not { Count: > 0 })
         {
             throw new InvalidDataException($"{origin}: the manifest lists no parameters");

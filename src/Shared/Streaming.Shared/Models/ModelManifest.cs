@@ -33,6 +33,12 @@ public sealed record ModelManifest
     /// </summary>
     public int? ServingSteps { get; init; }
 
+    /// <summary>
+    /// Reads the whole-star rating with the least absolute error off the network's expected rating (training writes
+    /// rounding). Null (a model trained before it existed): the expected rating is the prediction.
+    /// </summary>
+    public RatingDecoder? RatingDecoder { get; init; }
+
     /// <summary>What users below the few-shot threshold are shown.</summary>
     public OnboardingItems? Onboarding { get; init; }
 
