@@ -31,7 +31,7 @@ public sealed class InnerLoopGradientTests
 
         var pass = network.Forward(items, users, fast);
         var expected = autograd.grad([loss.PerUser(pass.Prediction, support).sum()], fast.Values.ToArray());
-        var actual = network.HandWrittenGradient.Backward(pass, loss.PredictionGradient(pass.Prediction, support), fast);
+        var actual = network.HandWrittenGradient.Backward(pass, loss.Gradient(pass, support)!, fast);
 
         foreach (var slot in network.FastSpec.Slots)
         {

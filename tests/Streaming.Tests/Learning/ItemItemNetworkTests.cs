@@ -64,6 +64,43 @@ public sealed class ItemItemNetworkTests
     }
 
     [Fact]
+    public void HandWrittenGradient_MatchesAutograd_ForTheLikedRankingLoss()
+    {
+        using var d = NewDisposeScope();
+        var world = HiddenTastes.Create(users: 40, seed: 2);
+        manual_seed(2);
+        using var module = new MetaModule(Small, world.Features);
+        var network = Assert.IsType<ItemItemNetwork>(module.Network);
+        network.Fit(new TrainingDataFit(world.Tasks.Take(30).ToArray(), world.Tasks.Skip(30).ToArray(), world.Table));
+        using var items = new ItemFeatureTensors(world.Table, CPU);
+        using var batch = TaskBatch.Create(world.Tasks.Take(6).ToArray(), world.Table, world.Features, world.Profiles, CPU);
+        Tensor all, users;
+        using (no_grad())
+        {
+            all = network.EmbedItems(items);
+            users = network.EncodeUsers(batch.Users, all);
+        }
+
+        var support = all.index_select(0, batch.SupportRows.flatten()).reshape(6, batch.SupportRows.shape[1], -1);
+        var targets = batch.SupportTargets;
+        Assert.True(targets.Ratings.masked_select(targets.Mask.gt(0)).lt(LikedRankingLoss.LikedRating).any().item<bool>());   // both weights occur
+        var loss = new LikedRankingLoss(rankingWeight: 0.7f, otherWeight: 0.3f);
+        // Leaf copies of a perturbed state, so every slot (the gain's a included) is away from its start.
+        var fast = network.InitialFastWeights(users).Select((_, t) => (t + (0.3 * randn_like(t))).detach().requires_grad_(true));
+
+        var pass = network.Forward(support, users, fast);
+        var expected = autograd.grad([loss.PerUser(pass, targets).sum()], fast.Values.ToArray());
+        var actual = network.HandWrittenGradient.Backward(pass, loss.Gradient(pass, targets), fast);
+
+        foreach (var slot in network.FastSpec.Slots)
+        {
+            Assert.True(expected[slot.Index].abs().max().item<float>() > 1e-4, $"{slot.Name}: no gradient to check");
+            Assert.True(expected[slot.Index].allclose(actual[slot]!, rtol: 1e-4, atol: 1e-5),
+                $"{slot.Name}: max difference {(expected[slot.Index] - actual[slot]!).abs().max().item<float>()}");
+        }
+    }
+
+    [Fact]
     public void Fit_OnTinyData_EaseScoresEqualEaseRecommender()
     {
         using var d = NewDisposeScope();

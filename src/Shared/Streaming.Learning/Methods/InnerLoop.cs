@@ -54,9 +54,9 @@ public static class InnerLoop
         if (network.HandWrittenGradient is { } handWritten)
         {
             var pass = network.Forward(supportItems, users, fast);
-            if (model.Loss.PredictionGradient(pass.Prediction, support) is { } dPrediction)
+            if (model.Loss.Gradient(pass, support) is { } dPass)
             {
-                var grads = handWritten.Backward(pass, dPrediction, fast);
+                var grads = handWritten.Backward(pass, dPass, fast);
                 return secondOrder ? grads : grads.Select((_, g) => g.detach());
             }
         }

@@ -26,6 +26,17 @@ public abstract class InnerLoss(string name) : nn.Module(name)
     /// hand-written backward; null when only autograd can tell (then the inner loop differentiates the loss itself).
     /// </summary>
     public virtual Tensor? PredictionGradient(Tensor prediction, SupportTargets targets) => null;
+
+    /// <summary>
+    /// d(sum over users of <see cref="PerUser(Networks.NetworkPass, SupportTargets)"/>)/d of each output of
+    /// <paramref name="pass"/> in closed form, for networks with a hand-written backward; null when only autograd can
+    /// tell. The default covers losses of the predicted ratings alone (<see cref="PredictionGradient"/>).
+    /// </summary>
+    public virtual Networks.PassGradient? Gradient(Networks.NetworkPass pass, SupportTargets targets)
+    {
+        ArgumentNullException.ThrowIfNull(pass);
+        return PredictionGradient(pass.Prediction, targets) is { } dPrediction ? new Networks.PassGradient(dPrediction) : null;
+    }
 }
 
 /// <summary>Mean squared error over each user's unmasked positions (MeLU).</summary>
@@ -39,10 +50,13 @@ public sealed class MseLoss() : InnerLoss("mse")
     }
 
     /// <inheritdoc />
-    public override Tensor PredictionGradient(Tensor prediction, SupportTargets targets)
+    public override Tensor PredictionGradient(Tensor prediction, SupportTargets targets) => Derivative(prediction, targets);
+
+    /// <summary>d(mean over each user's positions of (p - y)^2)/dp, zero at padding: the MSE term of every loss here.</summary>
+    public static Tensor Derivative(Tensor prediction, SupportTargets targets)
     {
+        ArgumentNullException.ThrowIfNull(prediction);
         ArgumentNullException.ThrowIfNull(targets);
-        // d(mean over the user's positions of (p - y)^2) / dp, zero at padding.
         return (prediction - targets.Ratings) * (targets.Mask * (2.0f / targets.Mask.sum(1, keepdim: true).clamp_min(1)));
     }
 }

@@ -10,7 +10,10 @@ namespace Streaming.Learning.Methods;
 /// scored on the held-back items a user liked, and a film picked then disliked is weaker evidence of what to show
 /// (still some: picking it is the signal EASE reads). <see cref="SoftmaxRankingLoss"/> counts every pick the same.
 /// </summary>
-/// <remarks>No closed-form derivative: networks using it are differentiated by autograd.</remarks>
+/// <remarks>
+/// Its derivative is in closed form (<see cref="Gradient"/>), so a network with a hand-written backward of its list
+/// head (the item-item network) adapts without autograd.
+/// </remarks>
 /// <param name="rankingWeight">Weight of the ranking term next to the rating MSE.</param>
 /// <param name="otherWeight">Weight of a positive the user rated below <see cref="LikedRating"/>.</param>
 public sealed class LikedRankingLoss(float rankingWeight, float otherWeight) : InnerLoss("liked_ranking")
@@ -37,6 +40,26 @@ public sealed class LikedRankingLoss(float rankingWeight, float otherWeight) : I
         ArgumentNullException.ThrowIfNull(pass);
         var mse = PerUser(pass.Prediction, targets);
         return Ranking(pass, targets, OtherWeight) is { } ranking ? mse + (RankingWeight * ranking) : mse;
+    }
+
+    /// <summary>
+    /// The MSE term's derivative, and for a pass with a catalogue normaliser the ranking term's: with w the positions'
+    /// weights and W their sum, the term is RankingWeight * sum_j w_j (logsumexp_j - score_j) / W, so d/dlogsumexp_j is
+    /// RankingWeight * w_j / W and d/dscore_j its negative (the normaliser's own dependence on the scores is the network's).
+    /// </summary>
+    public override PassGradient Gradient(NetworkPass pass, SupportTargets targets)
+    {
+        ArgumentNullException.ThrowIfNull(pass);
+        ArgumentNullException.ThrowIfNull(targets);
+        var dPrediction = MseLoss.Derivative(pass.Prediction, targets);
+        if (pass is not RankingPass { CatalogueLogSumExp: not null })
+        {
+            return new PassGradient(dPrediction);
+        }
+
+        var weight = targets.Mask * where(targets.Ratings.ge(LikedRating), 1f, OtherWeight);
+        var dLogSumExp = weight * (RankingWeight / weight.sum(1, keepdim: true).clamp_min(1e-6));
+        return new PassGradient(dPrediction, RankScores: -dLogSumExp, CatalogueLogSumExp: dLogSumExp);
     }
 
     /// <summary>Each user's weighted ranking term alone, [users] (null when the pass has no catalogue normaliser).</summary>

@@ -39,9 +39,20 @@ public class NetworkPass(Tensor prediction)
 public interface IFastGradient
 {
     /// <param name="pass">The forward pass at <paramref name="fast"/> (from the same network's <see cref="MetaNetwork.Forward"/>).</param>
-    /// <param name="dPrediction">dL/dprediction, [users, items].</param>
+    /// <param name="gradient">dL/d of the pass's outputs (<see cref="Methods.InnerLoss.Gradient"/>).</param>
     /// <param name="fast">The fast weights of the pass.</param>
-    FastWeights Backward(NetworkPass pass, Tensor dPrediction, FastWeights fast);
+    /// <exception cref="ArgumentException">The gradient reaches an output this backward does not propagate (list scores, say).</exception>
+    FastWeights Backward(NetworkPass pass, PassGradient gradient, FastWeights fast);
+}
+
+/// <summary>
+/// d(loss)/d of each output of a forward pass, [users, positions] each: the predicted ratings, and for a
+/// <see cref="RankingPass"/> the list scores and their catalogue softmax normalisers (null where the loss does not read them).
+/// </summary>
+public sealed record PassGradient(Tensor Prediction, Tensor? RankScores = null, Tensor? CatalogueLogSumExp = null)
+{
+    /// <summary>Whether the loss reads the list head too.</summary>
+    public bool ReachesTheList => RankScores is not null || CatalogueLogSumExp is not null;
 }
 
 /// <summary>The catalogue side of serving, computed once per model and catalogue.</summary>

@@ -135,10 +135,14 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
             Rating: builder.Add("v", [d], FastSlotKind.Embedding, 1)!,
             Bias: builder.Add("b", [1], FastSlotKind.Bias, 1)!);
         spec = builder.Build();
+        HandWrittenGradient = new ItemItemGradient(this);
     }
 
     /// <summary>The typed fast slots.</summary>
     public ItemItemSlots Slots { get; }
+
+    /// <inheritdoc />
+    public override IFastGradient HandWrittenGradient { get; }
 
     /// <inheritdoc />
     public override NetworkInputs Inputs => NetworkInputs.Profile | NetworkInputs.ItemFeatures | NetworkInputs.ItemIdentity | NetworkInputs.Sequence;
@@ -371,10 +375,12 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         // The shared rating network (MeLU's profile x item interaction, one hidden layer) on the profile and p.
         var profileHidden = rating_user.call(users.narrow(1, 0, 4 * Hyper.EmbeddingDim)).unsqueeze(1);
         Tensor list, interaction;
+        Tensor? positionEase = null;
         if (items.dim() == 3)
         {
             var rows = items.select(-1, ItemDim - 2).detach().to(int64);
-            list = (gain * ease.gather(1, rows)) + q.matmul(u.unsqueeze(-1)).squeeze(-1) + listBias;
+            positionEase = ease.gather(1, rows);
+            list = (gain * positionEase) + q.matmul(u.unsqueeze(-1)).squeeze(-1) + listBias;
             interaction = p.matmul(v.unsqueeze(-1)).squeeze(-1);
         }
         else
@@ -385,7 +391,10 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
 
         var shared = rating_out.call(nn.functional.relu(profileHidden + rating_item.call(p))).squeeze(-1);
         Tensor rating = mu + ratingBias + b + interaction + shared;
-        return new RankingPass(rating, list, UnseenLogSumExp(u, gain, ease, list));
+        var unseen = Unseen(u, gain, ease);
+        return items.dim() == 3
+            ? new ItemItemPass(rating, list, unseen, q, p, positionEase!, gain)
+            : new RankingPass(rating, list, unseen.LogSumExpWith(list));
     }
 
     /// <summary>Serving: the list head's scores of every catalogue item, [users, items]: one product per batch of users.</summary>
@@ -443,29 +452,27 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         base.Dispose(disposing);
     }
 
+    /// <summary>g, the shared EASE gain: a user's gain is g (1 + a_u).</summary>
+    internal Tensor GainScale => ease_log_gain.exp();
+
     // g (1 + a_u), [users, 1].
-    private Tensor Gain(Tensor a) => ease_log_gain.exp() * (1 + a);
+    private Tensor Gain(Tensor a) => GainScale * (1 + a);
 
     private Tensor Ease(Tensor users) => users.narrow(1, UserDim, users.shape[1] - UserDim);
 
-    // The softmax normaliser of each position: itself plus every catalogue item outside the user's history (why: see
-    // the two-tower network; the list ranks unseen items only). Formed when a loss asks (RankingPass), from the batch's
-    // catalogue as it is now.
-    private Func<Tensor?> UnseenLogSumExp(Tensor u, Tensor gain, Tensor ease, Tensor list)
+    // The catalogue items outside each user's history, for the softmax normaliser of each position (itself plus those
+    // items; why: see the two-tower network; the list ranks unseen items only). Scored when a loss asks (RankingPass),
+    // from the batch's catalogue as it is now.
+    private UnseenCatalogue Unseen(Tensor u, Tensor gain, Tensor ease)
     {
         var (all, history) = (catalogue, seen);
-        return () =>
-        {
-            if (all is not { IsInvalid: false } || all.shape[^1] != ItemDim || history is not { IsInvalid: false }
-                || history.shape[0] != u.shape[0] || ease.shape[1] != all.shape[0])
-            {
-                return null;
-            }
-
-            var full = (gain * ease) + u.matmul(all.narrow(1, 0, D).t()) + all.select(1, D);
-            var unseen = full.masked_fill(history, float.NegativeInfinity).logsumexp(1);
-            return unseen.unsqueeze(1).logaddexp(list);
-        };
+        bool usable = all is { IsInvalid: false } && all.shape[^1] == ItemDim && history is { IsInvalid: false }
+            && history.shape[0] == u.shape[0] && ease.shape[1] == all.shape[0];
+        var listVectors = usable ? all!.narrow(1, 0, D) : null;
+        return new UnseenCatalogue(
+            () => usable ? ((gain * ease) + u.matmul(listVectors!.t()) + all!.select(1, D)).masked_fill(history!, float.NegativeInfinity) : null,
+            listVectors,
+            ease);
     }
 
     private Tensor Binary(IEnumerable<IEnumerable<int>> users, int size)

@@ -245,14 +245,16 @@ public sealed class MamoNetwork : MetaNetwork
 /// </summary>
 internal sealed class MamoGradient(MamoNetwork network, IFastGradient baseGradient) : IFastGradient
 {
-    public FastWeights Backward(NetworkPass pass, Tensor dPrediction, FastWeights fast)
+    public FastWeights Backward(NetworkPass pass, PassGradient gradient, FastWeights fast)
     {
+        ArgumentNullException.ThrowIfNull(gradient);
         if (pass is not MamoPass mamo)
         {
             throw new ArgumentException("not a pass of a MAMO network", nameof(pass));
         }
 
-        var baseGrads = baseGradient.Backward(mamo.Base, dPrediction, network.BaseFast(fast));
+        var dPrediction = gradient.Prediction;
+        var baseGrads = baseGradient.Backward(mamo.Base, gradient, network.BaseFast(fast));
         Tensor g = mamo.ItemFactors.dim() == 3
             ? (dPrediction.unsqueeze(-1) * mamo.ItemFactors).sum(1)
             : dPrediction.matmul(mamo.ItemFactors);

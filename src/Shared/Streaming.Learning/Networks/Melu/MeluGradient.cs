@@ -10,10 +10,16 @@ namespace Streaming.Learning.Networks.Melu;
 /// </summary>
 internal sealed class MeluGradient(MeluNetwork network) : IFastGradient
 {
-    public FastWeights Backward(NetworkPass pass, Tensor dPrediction, FastWeights fast)
+    public FastWeights Backward(NetworkPass pass, PassGradient gradient, FastWeights fast)
     {
-        ArgumentNullException.ThrowIfNull(dPrediction);
+        ArgumentNullException.ThrowIfNull(gradient);
         ArgumentNullException.ThrowIfNull(fast);
+        if (gradient.ReachesTheList)
+        {
+            throw new ArgumentException("MeLU has no list head: its backward propagates the predicted ratings' gradient only", nameof(gradient));
+        }
+
+        var dPrediction = gradient.Prediction;
         if (pass is not MeluPass p)
         {
             throw new ArgumentException("the pass did not come from a MeLU network", nameof(pass));
