@@ -199,11 +199,12 @@ public static class ColdStartEvaluation
         var freshBatches = TaskBatch.CreateMany(fresh, BatchSize, table, model.Features, data.Users, device);
 
         var globalMean = new GlobalMeanPredictor(trainingRatings);
+        var supportMean = new SupportMeanPredictor(globalMean.Mean);
         IRatingPredictor[] simple =
         [
             globalMean,
             new ItemMeanPredictor(trainingRatings),
-            new SupportMeanPredictor(globalMean.Mean),
+            supportMean,
         ];
         var baselines = new Dictionary<string, PartitionPair>(StringComparer.Ordinal);
         foreach (var predictor in simple)
@@ -212,7 +213,6 @@ public static class ColdStartEvaluation
         }
 
         // Whole stars help any predictor's MAE, so the model's decoded MAE is also set against a decoded baseline.
-        var supportMean = simple[^1];
         baselines["support_mean_rounded"] = new PartitionPair(
             BaselineMetrics.Of(Evaluator.Evaluate(supportMean, existing, RatingDecoder.Rounding)),
             BaselineMetrics.Of(Evaluator.Evaluate(supportMean, fresh, RatingDecoder.Rounding)));
