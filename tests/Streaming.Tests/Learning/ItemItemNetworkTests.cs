@@ -101,6 +101,58 @@ public sealed class ItemItemNetworkTests
     }
 
     [Fact]
+    public void SecondOrderMetaGradient_ThroughTheHandWrittenGradient_MatchesAutogradInnerLoop()
+    {
+        using var d = NewDisposeScope();
+        var world = HiddenTastes.Create(users: 40, seed: 3);
+        manual_seed(3);
+        using var module = new MetaModule(Small, world.Features);
+        var network = Assert.IsType<ItemItemNetwork>(module.Network);
+        network.Fit(new TrainingDataFit(world.Tasks.Take(30).ToArray(), world.Tasks.Skip(30).ToArray(), world.Table));
+        using var items = new ItemFeatureTensors(world.Table, CPU);
+        using var batch = TaskBatch.Create(world.Tasks.Take(4).ToArray(), world.Table, world.Features, world.Profiles, CPU);
+        var all = network.EmbedItems(items);
+        var users = network.EncodeUsers(batch.Users, all);
+        Tensor Gather(Tensor rows) => all.index_select(0, rows.flatten()).reshape(rows.shape[0], rows.shape[1], -1);
+        var (support, query) = (Gather(batch.SupportRows), Gather(batch.QueryRows));
+        var parameters = module.parameters().Where(p => p.requires_grad).ToArray();
+
+        // Ours: the hand-written inner gradient, differentiated by autograd.
+        var fast = module.Adapt(support, users, batch.SupportTargets, Small.InnerSteps, secondOrder: true);
+        Tensor ours = module.OuterLoss.PerUser(network.Forward(query, users, fast), batch.QueryTargets).mean();
+        var oursGrad = autograd.grad([ours], parameters, retain_graph: true, allow_unused: true);
+
+        // Reference: the inner gradient taken by autograd with create_graph, at MetaSGD's learned rates.
+        var reference = network.InitialFastWeights(users);
+        for (int step = 0; step < Small.InnerSteps; step++)
+        {
+            Tensor inner = module.Loss.PerUser(network.Forward(support, users, reference), batch.SupportTargets).sum();
+            var g = autograd.grad([inner], reference.Values.ToArray(), retain_graph: true, create_graph: true);
+            int s = step;
+            reference = reference.Select((slot, t) => t - (module.Rates.Rate(slot, s, t.device) * g[slot.Index]));
+        }
+
+        Tensor theirs = module.OuterLoss.PerUser(network.Forward(query, users, reference), batch.QueryTargets).mean();
+        var theirsGrad = autograd.grad([theirs], parameters, allow_unused: true);
+
+        Assert.Equal(theirs.item<float>(), ours.item<float>(), 4);
+        int compared = 0;
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            if (theirsGrad[i] is null || theirsGrad[i].IsInvalid)
+            {
+                continue;
+            }
+
+            compared++;
+            Assert.True(theirsGrad[i].allclose(oursGrad[i], rtol: 1e-3, atol: 1e-5),
+                $"parameter {i}: max difference {(theirsGrad[i] - oursGrad[i]).abs().max().item<float>()}");
+        }
+
+        Assert.True(compared > 5, $"{compared} parameters compared");
+    }
+
+    [Fact]
     public void Fit_OnTinyData_EaseScoresEqualEaseRecommender()
     {
         using var d = NewDisposeScope();
