@@ -36,13 +36,8 @@ public sealed class ItemItemNetworkTests
     {
         using var d = NewDisposeScope();
         using var noGrad = no_grad();
-        var world = HiddenTastes.Create(users: 40, seed: 1);
-        manual_seed(1);
-        using var module = new MetaModule(Small, world.Features);
-        var network = Assert.IsType<ItemItemNetwork>(module.Network);
-        network.Fit(new TrainingDataFit(world.Tasks.Take(30).ToArray(), world.Tasks.Skip(30).ToArray(), world.Table));
-        using var items = new ItemFeatureTensors(world.Table, CPU);
-        using var batch = TaskBatch.Create(world.Tasks.Take(5).ToArray(), world.Table, world.Features, world.Profiles, CPU);
+        using var fitted = FittedWorld.Create(seed: 1, batchUsers: 5);
+        var (world, network, items, batch) = (fitted.World, fitted.Network, fitted.Items, fitted.Batch);
 
         var all = network.EmbedItems(items);
         var users = network.EncodeUsers(batch.Users, all);
@@ -67,13 +62,8 @@ public sealed class ItemItemNetworkTests
     public void HandWrittenGradient_MatchesAutograd_ForTheLikedRankingLoss()
     {
         using var d = NewDisposeScope();
-        var world = HiddenTastes.Create(users: 40, seed: 2);
-        manual_seed(2);
-        using var module = new MetaModule(Small, world.Features);
-        var network = Assert.IsType<ItemItemNetwork>(module.Network);
-        network.Fit(new TrainingDataFit(world.Tasks.Take(30).ToArray(), world.Tasks.Skip(30).ToArray(), world.Table));
-        using var items = new ItemFeatureTensors(world.Table, CPU);
-        using var batch = TaskBatch.Create(world.Tasks.Take(6).ToArray(), world.Table, world.Features, world.Profiles, CPU);
+        using var fitted = FittedWorld.Create(seed: 2, batchUsers: 6);
+        var (world, network, items, batch) = (fitted.World, fitted.Network, fitted.Items, fitted.Batch);
         Tensor all, users;
         using (no_grad())
         {
@@ -104,17 +94,13 @@ public sealed class ItemItemNetworkTests
     public void SecondOrderMetaGradient_ThroughTheHandWrittenGradient_MatchesAutogradInnerLoop()
     {
         using var d = NewDisposeScope();
-        var world = HiddenTastes.Create(users: 40, seed: 3);
-        manual_seed(3);
-        using var module = new MetaModule(Small, world.Features);
-        var network = Assert.IsType<ItemItemNetwork>(module.Network);
-        network.Fit(new TrainingDataFit(world.Tasks.Take(30).ToArray(), world.Tasks.Skip(30).ToArray(), world.Table));
-        using var items = new ItemFeatureTensors(world.Table, CPU);
-        using var batch = TaskBatch.Create(world.Tasks.Take(4).ToArray(), world.Table, world.Features, world.Profiles, CPU);
+        using var fitted = FittedWorld.Create(seed: 3, batchUsers: 4);
+        var (world, network, items, batch) = (fitted.World, fitted.Network, fitted.Items, fitted.Batch);
         var all = network.EmbedItems(items);
         var users = network.EncodeUsers(batch.Users, all);
         Tensor Gather(Tensor rows) => all.index_select(0, rows.flatten()).reshape(rows.shape[0], rows.shape[1], -1);
         var (support, query) = (Gather(batch.SupportRows), Gather(batch.QueryRows));
+        var module = fitted.Module;
         var parameters = module.parameters().Where(p => p.requires_grad).ToArray();
 
         // Ours: the hand-written inner gradient, differentiated by autograd.
@@ -265,6 +251,29 @@ public sealed class ItemItemNetworkTests
         using var reloaded = new BatchRecommender(loaded, world.Items.Values);
         var again = reloaded.Recommend(sessions, steps: 2, topK: 10);
         Assert.Equal(batched.Select(r => r.Items.Select(i => i.ItemId).ToArray()), again.Select(r => r.Items.Select(i => i.ItemId).ToArray()));
+    }
+
+    /// <summary>A small world, the item-item network fitted on 30 of its users, and a batch of the first users.</summary>
+    private sealed record FittedWorld(HiddenTastes World, MetaModule Module, ItemItemNetwork Network, ItemFeatureTensors Items, TaskBatch Batch) : IDisposable
+    {
+        public static FittedWorld Create(int seed, int batchUsers)
+        {
+            var world = HiddenTastes.Create(users: 40, seed: seed);
+            manual_seed(seed);
+            var module = new MetaModule(Small, world.Features);
+            var network = Assert.IsType<ItemItemNetwork>(module.Network);
+            network.Fit(new TrainingDataFit(world.Tasks.Take(30).ToArray(), world.Tasks.Skip(30).ToArray(), world.Table));
+            var items = new ItemFeatureTensors(world.Table, CPU);
+            var batch = TaskBatch.Create(world.Tasks.Take(batchUsers).ToArray(), world.Table, world.Features, world.Profiles, CPU);
+            return new FittedWorld(world, module, network, items, batch);
+        }
+
+        public void Dispose()
+        {
+            Batch.Dispose();
+            Items.Dispose();
+            Module.Dispose();
+        }
     }
 
     private static (MetaModule Module, double Before, double After) Train(HiddenTastes world, int epochs, bool fit)
