@@ -46,6 +46,14 @@ public sealed class MseLoss() : InnerLoss("mse")
     public override Tensor PerUser(Tensor prediction, SupportTargets targets)
     {
         ArgumentNullException.ThrowIfNull(targets);
+        return Of(prediction, targets);
+    }
+
+    /// <summary>Each user's mean squared error over the unmasked positions, [users]: the MSE term of every loss here.</summary>
+    public static Tensor Of(Tensor prediction, SupportTargets targets)
+    {
+        ArgumentNullException.ThrowIfNull(prediction);
+        ArgumentNullException.ThrowIfNull(targets);
         return ((prediction - targets.Ratings).square() * targets.Mask).sum(1) / targets.Mask.sum(1).clamp_min(1);
     }
 

@@ -31,7 +31,7 @@ public sealed class LikedRankingLoss(float rankingWeight, float otherWeight) : I
     public override Tensor PerUser(Tensor prediction, SupportTargets targets)
     {
         ArgumentNullException.ThrowIfNull(targets);
-        return ((prediction - targets.Ratings).square() * targets.Mask).sum(1) / targets.Mask.sum(1).clamp_min(1);
+        return MseLoss.Of(prediction, targets);
     }
 
     /// <inheritdoc />

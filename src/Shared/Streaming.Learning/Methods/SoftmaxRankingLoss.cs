@@ -25,7 +25,7 @@ public sealed class SoftmaxRankingLoss(float rankingWeight) : InnerLoss("softmax
     public override Tensor PerUser(Tensor prediction, SupportTargets targets)
     {
         ArgumentNullException.ThrowIfNull(targets);
-        return ((prediction - targets.Ratings).square() * targets.Mask).sum(1) / targets.Mask.sum(1).clamp_min(1);
+        return MseLoss.Of(prediction, targets);
     }
 
     /// <inheritdoc />

@@ -97,37 +97,30 @@ public sealed class MetaLearner : IDisposable
     /// </summary>
     public void Evaluate(TaskBatch batch, int steps, MetricAccumulator metrics, RatingDecoder? decoder = null)
     {
-        ArgumentNullException.ThrowIfNull(metrics);
-        foreach (var user in PredictUsers(batch, steps))
-        {
-            var stars = decoder is null ? user.Expected : Array.ConvertAll(user.Expected, decoder.Decode);
-            metrics.AddUser(stars, user.Expected, user.Actual, user.Raw);
-        }
-    }
-
-    /// <summary>Adapts on the support sets with <paramref name="steps"/> local steps and returns each user's query predictions (users with a query set).</summary>
-    public IReadOnlyList<QueryPredictions> PredictUsers(TaskBatch batch, int steps)
-    {
         ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(metrics);
         using var scope = NewDisposeScope();
         var predicted = PredictQuery(batch, steps).cpu().data<float>().ToArray();
         var actual = batch.QueryRatings.cpu().data<float>().ToArray();
         var counts = batch.QueryMask.sum(1).cpu().data<float>().ToArray();
         int width = (int)batch.QueryRatings.shape[1];
-        var users = new List<QueryPredictions>(batch.Count);
         for (int u = 0; u < batch.Count; u++)
         {
             int n = (int)counts[u];
             if (n > 0)
             {
                 // A rating is never outside the scale: clamp the expected ratings, rank by the raw scores.
-                var raw = predicted.AsSpan(u * width, n).ToArray();
-                var expected = Array.ConvertAll(raw, r => Math.Clamp(r, Rating.MinValue, Rating.MaxValue));
-                users.Add(new QueryPredictions(raw, expected, actual.AsSpan(u * width, n).ToArray()));
+                var raw = predicted.AsSpan(u * width, n);
+                var expected = new float[n];
+                for (int i = 0; i < n; i++)
+                {
+                    expected[i] = Math.Clamp(raw[i], Rating.MinValue, Rating.MaxValue);
+                }
+
+                var stars = decoder is null ? expected : Array.ConvertAll(expected, decoder.Decode);
+                metrics.AddUser(stars, expected, actual.AsSpan(u * width, n), raw);
             }
         }
-
-        return users;
     }
 
     /// <summary>Multiplies the outer learning rate by <paramref name="factor"/> (reduce-on-plateau).</summary>
@@ -158,6 +151,3 @@ public sealed class MetaLearner : IDisposable
     private Tensor QueryLoss(Tensor query, Tensor users, TaskBatch batch, FastWeights fast) =>
         Module.OuterLoss.PerUser(Module.Network.Forward(query, users, fast), batch.QueryTargets).mean();
 }
-
-/// <summary>One user's query predictions: the network's raw scores, the expected ratings (clamped to the scale) and the ratings given.</summary>
-public sealed record QueryPredictions(float[] Raw, float[] Expected, float[] Actual);
