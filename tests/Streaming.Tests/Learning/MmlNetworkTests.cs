@@ -37,7 +37,7 @@ public sealed class MmlNetworkTests
         var support = all.index_select(0, batch.SupportRows.flatten()).reshape(5, batch.SupportRows.shape[1], -1);
         var pass = Assert.IsType<RankingPass>(network.Forward(support, users, fast));
 
-        Assert.Equal([[5, 16], [5, 1], [5, 16], [5, 1], [5, 16], [5, 1]], fast.Values.Select(t => t.shape).ToArray());
+        Assert.Equal([[5, 16], [5, 1], [5, 16], [5, 1], [5, 16], [5, 1], [5, 1]], fast.Values.Select(t => t.shape).ToArray());
         Assert.Equal(batch.SupportRows.shape, pass.Prediction.shape);
         Assert.Equal(batch.SupportRows.shape, pass.RankScores.shape);
         Assert.True(pass.Prediction.isfinite().all().item<bool>());
@@ -73,6 +73,44 @@ public sealed class MmlNetworkTests
         Assert.False(generated[a].allclose(unknown[a]));
         Assert.False((generated[a] - generated[b]).allclose(unknown[a] - unknown[b]));
         Assert.True(generated.narrow(0, 0, world.Items.Count).allclose(unknown.narrow(0, 0, world.Items.Count)));
+    }
+
+    [Fact]
+    public void Forward_AnItemWithoutIdentity_TakesTheContentLearnersShareOfItsRating_AndKnownItemsKeepTheirs()
+    {
+        using var d = NewDisposeScope();
+        using var noGrad = no_grad();
+        var world = Fitted(HiddenTastes.Create(users: 40, seed: 9), out var module);
+        using var _ = module;
+        var network = Assert.IsType<MmlNetwork>(module.Network);
+        var catalogue = world.Items.Values.Append(NewItem(world, 1000, "Director 3", "A heist that goes wrong in the desert")).ToArray();
+        var table = world.Features.EncodeItems(catalogue);
+        Assert.True(table.TryGetRow(1000, out int fresh));
+        using var items = new ItemFeatureTensors(table, CPU);
+        using var batch = TaskBatch.Create(world.Tasks.Take(4).ToArray(), table, world.Features, world.Profiles, CPU);
+        var all = network.EmbedItems(items);
+        var users = network.EncodeUsers(batch.Users, all);
+        var bias = tensor(new[] { -1f, -0.5f, 0.5f, 1f }).unsqueeze(1);
+        var fast = network.InitialFastWeights(users).Select((slot, t) => slot == network.ContentBias ? bias : t);
+        var share = module.named_parameters().Single(p => p.name.EndsWith("content_share", StringComparison.Ordinal)).parameter;
+
+        Tensor Ratings(float logit)
+        {
+            share.fill_(logit);
+            return network.Forward(all, users, fast).Prediction;
+        }
+
+        var without = Ratings(-30);   // s = 0: the fused rating everywhere
+        var content = Ratings(30);    // s = 1: the content learner's for the identity-less item
+        var half = Ratings(0);
+
+        // The content learner's rating: the prior (the last item column) plus each user's bias.
+        var expected = all[fresh, all.shape[1] - 1] + bias.squeeze(1);
+        Assert.True(content[.., fresh].allclose(expected, 1e-5, 1e-5));
+        Assert.True(half[.., fresh].allclose((without[.., fresh] + expected) / 2, 1e-5, 1e-5));
+        var known = arange(table.Count).ne(fresh).nonzero().squeeze(1);
+        Assert.True(content.index_select(1, known).allclose(without.index_select(1, known)));
+        Assert.Equal(0.5, Math.Round(network.ContentShare, 6));
     }
 
     [Fact]
@@ -125,6 +163,11 @@ public sealed class MmlNetworkTests
         // identity-less in training borrow any, so it learns only if a dropped item is identity-less for EASE as well.
         var borrow = generator.Single(p => p.name.EndsWith("generator_borrow", StringComparison.Ordinal)).parameter;
         Assert.NotEqual(0f, borrow.item<float>());
+
+        // The content learner's share and its users' starting bias learn on the same dropped items (both start at 0).
+        var content = module.named_parameters().Where(p => p.name.Contains("content_", StringComparison.Ordinal)).ToArray();
+        Assert.Equal(2, content.Length);
+        Assert.All(content, p => Assert.NotEqual(0f, p.parameter.item<float>()));
     }
 
     [Fact]

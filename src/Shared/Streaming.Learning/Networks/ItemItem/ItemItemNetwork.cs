@@ -144,6 +144,12 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
     /// <inheritdoc />
     public override IFastGradient HandWrittenGradient { get; }
 
+    /// <summary>The vocabularies this network was built for.</summary>
+    public FeatureSpace Features => features;
+
+    /// <summary>An item id's identity index (<see cref="FeatureVocabulary.Unknown"/>: not a training item).</summary>
+    public long IdentityOf(int itemId) => features.ItemIdIndex(itemId);
+
     /// <inheritdoc />
     public override NetworkInputs Inputs => NetworkInputs.Profile | NetworkInputs.ItemFeatures | NetworkInputs.ItemIdentity | NetworkInputs.Sequence;
 
