@@ -55,6 +55,19 @@ public sealed class MeluProtocolTests
     }
 
     [Fact]
+    public void WarmStateRatings_Fixture_KeepsEveryExistingItemRatingOfTheUsersWhateverTheirCount()
+    {
+        var data = Fixture();
+        var ratings = MeluProtocol.WarmStateRatings(data, [1, 5, 6], Options);
+
+        // User 1 (5 ratings) and user 5 (101) are no tasks, but what they rated is kept; user 6 rated new items only;
+        // the unknown-year and unknown items are in no partition.
+        var expected = data.Ratings.Where(r => r.UserId is 1 or 5 && r.ItemId <= 120);
+        Assert.Equal(expected, ratings);
+        Assert.Equal(106, ratings.Count);
+    }
+
+    [Fact]
     public void BuildTasks_SupportPlusQuery_IsTheUsersFilteredRatings()
     {
         var data = Fixture();

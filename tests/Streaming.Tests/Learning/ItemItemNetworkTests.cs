@@ -145,6 +145,8 @@ public sealed class ItemItemNetworkTests
         using var noGrad = no_grad();
         var world = HiddenTastes.Create(users: 60, seed: 2);
         var train = world.Tasks.Take(45).ToArray();
+        // Short histories: every user weighs 1 whatever history cap the fit chooses, as in the plain EASE.
+        Assert.All(train, t => Assert.InRange(t.Support.Count + t.Query.Count, 1, ItemItemNetwork.HistoryCaps.Min()));
         manual_seed(2);
         using var module = new MetaModule(Small, world.Features);
         module.eval();   // no EASE dropout
@@ -175,6 +177,21 @@ public sealed class ItemItemNetworkTests
         }
 
         Assert.True(compared > expected.Length / 2, $"{compared} of {expected.Length} scores compared");
+    }
+
+    [Fact]
+    public void Gram_WithAHistoryCap_WeighsAUserWithMoreItemsThanTheCapDown()
+    {
+        using var d = NewDisposeScope();
+        IReadOnlyCollection<int>[] users = [[1, 2], [1, 2, 3, 4]];
+        var plain = ClosedFormEase.Gram(users, 5);
+        var capped = ClosedFormEase.Gram(users, 5, historyCap: 2);
+
+        // Co-occurrence of items 1 and 2: 1 + 1 unweighted; 1 + 2 / 4 with the second user weighing cap / 4 items.
+        Assert.Equal(2, plain[1, 2].item<double>());
+        Assert.Equal(1.5, capped[1, 2].item<double>());
+        Assert.Equal(0.5, capped[3, 4].item<double>());
+        Assert.Equal(0, capped[0].abs().sum().item<double>());   // the unknown identity
     }
 
     [Fact]

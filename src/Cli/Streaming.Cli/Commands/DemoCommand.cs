@@ -284,7 +284,7 @@ internal static class DemoCommand
         // The classic recommenders a user could run instead, fitted on the model's own training users (never these users).
         var record = model.Manifest.Training;
         var split = MeluProtocol.SplitUsers(data.Ratings.Select(r => r.UserId).Distinct(), record.ValidationFraction, record.TestFraction, record.SplitSeed);
-        var fit = TopNTrainingData.FromTasks(MeluProtocol.WarmStateTasks(data, split.Train, record.Seed), data.Items);
+        var fit = new TopNTrainingData(MeluProtocol.WarmStateRatings(data, split.Train), data.Items);
         var sessions = judged.Select((x, i) => new UserTask(i, x.User.Events, [])).ToArray();
         var catalogue = data.Items.Keys.Order().ToArray();
         var evaluator = new TopNEvaluator(new TopNOptions(ListLength: TopK));

@@ -188,7 +188,7 @@ public static class ColdStartEvaluation
         var fresh = MeluProtocol.NewItemsTasks(data, evalUsers, options.Seed, protocol);
 
         // The baselines see only the model's training data: its own split's training users, or the training folder's.
-        var (training, fittedOn) = TrainingRatings(ownData ? data : options.TrainingData, record, protocol, evalUsers);
+        var (training, interactions, fittedOn) = TrainingRatings(ownData ? data : options.TrainingData, record, protocol, evalUsers);
         Rating[] trainingRatings = training ?? existing.Concat(fresh).SelectMany(t => t.Support).ToArray();
         fittedOn ??= "the evaluated users' support sets only (no training data given: pass --train-data)";
 
@@ -237,7 +237,7 @@ public static class ColdStartEvaluation
                 BaselineMetrics.Of(MetaTraining.Evaluate(learner, existingBatches, 0, decoder), topN.Evaluate(Scorer(0), existing, existingCandidates)),
                 BaselineMetrics.Of(MetaTraining.Evaluate(learner, freshBatches, 0, decoder), topN.Evaluate(Scorer(0), fresh, freshCandidates)));
 
-            var fit = new TopNTrainingData(training ?? [], data.Items);
+            var fit = new TopNTrainingData(interactions ?? [], data.Items);
             if (training is not null)
             {
                 ITopNRecommender[] collaborative = [new PopularityRecommender(), new TopRatedRecommender(), new ItemKnnRecommender(), new EaseRecommender(), new EaseRecommender(lambda: 200, dropout: 0.25)];
@@ -289,19 +289,22 @@ public static class ColdStartEvaluation
 
     private static PartitionMetrics Model(BaselineMetrics m) => new(m.Users, m.Mae!.Value, m.Rmse!.Value, m.Ndcg3!.Value) { TopN = m.TopN, MaeByRating = m.MaeByRating, MaeOfExpected = m.MaeOfExpected };
 
-    // The training users' warm-state ratings of the model's recorded split of the training folder (never an evaluated user).
-    private static (Rating[]? Ratings, string? Description) TrainingRatings(RatingsDataset? training, TrainingRecord record, ProtocolOptions protocol, IReadOnlyList<int> evaluated)
+    // The model's training users of its recorded split of the training folder (never an evaluated user): their warm-state
+    // tasks' ratings, which the rating baselines learn from as the model's rating head does, and all their existing-item
+    // ratings, which the list baselines learn from as the model's item-item layer does.
+    private static (Rating[]? Ratings, IReadOnlyList<Rating>? Interactions, string? Description) TrainingRatings(RatingsDataset? training, TrainingRecord record, ProtocolOptions protocol, IReadOnlyList<int> evaluated)
     {
         if (training is null)
         {
-            return (null, null);
+            return (null, null, null);
         }
 
         var split = MeluProtocol.SplitUsers(training.Ratings.Select(r => r.UserId).Distinct(), record.ValidationFraction, record.TestFraction, record.SplitSeed);
         var excluded = evaluated.ToHashSet();
         var users = split.Train.Where(u => !excluded.Contains(u)).ToArray();
         var ratings = MeluProtocol.WarmStateTasks(training, users, record.Seed, protocol).SelectMany(t => t.Support.Concat(t.Query)).ToArray();
-        return (ratings, $"{training.Source}: the warm state of the model's {users.Length} training users ({ratings.Length:N0} ratings)");
+        var interactions = MeluProtocol.WarmStateRatings(training, users, protocol);
+        return (ratings, interactions, $"{training.Source}: the model's {users.Length} training users, their warm-state tasks' {ratings.Length:N0} ratings (rating baselines) and all {interactions.Count:N0} of their existing-item ratings (list baselines)");
     }
 
     private static (PartitionPair Metrics, float Rate) PlainBaseline(

@@ -11,7 +11,14 @@ namespace Streaming.Learning.Networks;
 /// <param name="Train">The training users' tasks of the first epoch.</param>
 /// <param name="Validation">The validation users' tasks.</param>
 /// <param name="Catalogue">The encoded catalogue (row order of <c>EmbedItems</c>).</param>
-public sealed record TrainingDataFit(IReadOnlyList<UserTask> Train, IReadOnlyList<UserTask> Validation, ItemFeatureTable Catalogue);
+public sealed record TrainingDataFit(IReadOnlyList<UserTask> Train, IReadOnlyList<UserTask> Validation, ItemFeatureTable Catalogue)
+{
+    /// <summary>
+    /// Every interaction of the training users a closed-form part may learn from (<see cref="Training.TaskSource.Interactions"/>):
+    /// the training tasks' ratings unless given; from a data folder, all the training users' existing-item ratings.
+    /// </summary>
+    public IReadOnlyList<Rating> Interactions { get; init; } = [.. Train.SelectMany(t => t.Support.Concat(t.Query))];
+}
 
 /// <summary>
 /// An optional seam of <see cref="MetaNetwork"/>: a network with a closed-form part (an EASE item-item layer, say)

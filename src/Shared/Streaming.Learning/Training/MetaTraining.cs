@@ -77,7 +77,11 @@ public sealed record TrainingResult(
     PartitionMetrics? InitialValidation,
     bool BudgetExhausted,
     string? Diverged,
-    double TasksPerSecond);
+    double TasksPerSecond)
+{
+    /// <summary>What the network's closed-form part chose when it was fitted (<see cref="ITrainingDataFit"/>); null: none was fitted.</summary>
+    public string? Fitted { get; init; }
+}
 
 /// <summary>One epoch's figures.</summary>
 public sealed record EpochRecord(int Epoch, double TrainLoss, PartitionMetrics Validation, double Seconds);
@@ -147,9 +151,10 @@ public static class MetaTraining
         }
 
         // The one seam for a closed-form part (an EASE layer): fitted once from scratch, before any meta-update.
+        string? fitted = null;
         if (initial is null && module.Network is ITrainingDataFit fit)
         {
-            fit.Fit(new TrainingDataFit(train, tasks.Validation, table));
+            fitted = fit.Fit(new TrainingDataFit(train, tasks.Validation, table) { Interactions = tasks.Interactions });
         }
 
         var validationBatches = TaskBatch.CreateMany(tasks.Validation, EvaluationBatchSize, table, features, tasks.Profiles, device);
@@ -192,7 +197,7 @@ public static class MetaTraining
             : EvidenceCandidates.Compute(module, items, features, train.Take(options.EvidenceUsers).ToList(), tasks.Profiles);
         // Whole stars by rounding: RatingDecoder says why no thresholds are fitted.
         var final = MetaModel.Unsaved(module, features, record with { Epochs = loop.History.Count, BestEpoch = loop.BestEpoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, loop.BestMetrics, time.GetUtcNow(), onboarding, RatingDecoder.Rounding);
-        return new TrainingResult(final, loop.History, initialValidation, loop.BudgetExhausted, loop.Diverged, loop.TrainedTasks / Math.Max(1e-9, loop.TrainingSeconds));
+        return new TrainingResult(final, loop.History, initialValidation, loop.BudgetExhausted, loop.Diverged, loop.TrainedTasks / Math.Max(1e-9, loop.TrainingSeconds)) { Fitted = fitted };
     }
 
     /// <summary>

@@ -21,6 +21,12 @@ public abstract class TaskSource
     /// <summary>Profiles by user id (missing: the unknown profile).</summary>
     public abstract IReadOnlyDictionary<int, UserProfile> Profiles { get; }
 
+    /// <summary>
+    /// Every interaction of the training users that a closed-form part may learn from (<see cref="Networks.TrainingDataFit"/>):
+    /// by default the training tasks' ratings; a data folder's are all its training users' existing-item ratings.
+    /// </summary>
+    public virtual IReadOnlyList<Rating> Interactions => [.. Train.SelectMany(t => t.Support.Concat(t.Query))];
+
     /// <summary>Fresh tasks of the training users for <paramref name="epoch"/> (2, 3, ...), seeded.</summary>
     public abstract IReadOnlyList<UserTask> Resample(int epoch, int seed);
 
@@ -38,13 +44,14 @@ public sealed class ProtocolTasks : TaskSource
     private readonly ProtocolOptions protocol;
     private readonly TrainingRecord record;
 
-    private ProtocolTasks(RatingsDataset data, ProtocolOptions protocol, IReadOnlyList<UserTask> train, IReadOnlyList<UserTask> validation, TrainingRecord record)
+    private ProtocolTasks(RatingsDataset data, ProtocolOptions protocol, IReadOnlyList<UserTask> train, IReadOnlyList<UserTask> validation, IReadOnlyList<Rating> interactions, TrainingRecord record)
     {
         Data = data;
         this.protocol = protocol;
         this.record = record;
         Train = train;
         Validation = validation;
+        Interactions = interactions;
     }
 
     /// <summary>Splits <paramref name="data"/>'s users and builds their warm-state tasks.</summary>
@@ -79,7 +86,7 @@ public sealed class ProtocolTasks : TaskSource
             TestFraction = split.TestFraction,
             TestUsers = users.Test.Count,
         };
-        return new ProtocolTasks(data, split.Protocol, train, validation, record);
+        return new ProtocolTasks(data, split.Protocol, train, validation, MeluProtocol.WarmStateRatings(data, trainUsers, split.Protocol), record);
     }
 
     /// <summary>The data set the tasks come from.</summary>
@@ -90,6 +97,9 @@ public sealed class ProtocolTasks : TaskSource
 
     /// <inheritdoc />
     public override IReadOnlyList<UserTask> Validation { get; }
+
+    /// <inheritdoc />
+    public override IReadOnlyList<Rating> Interactions { get; }
 
     /// <inheritdoc />
     public override IReadOnlyDictionary<int, ItemInfo> Catalogue => Data.Items;

@@ -121,6 +121,21 @@ public static class MeluProtocol
         return BuildTasks(data, userIds, item => IsExistingItem(item, o), seed, o);
     }
 
+    /// <summary>
+    /// Every rating of <paramref name="userIds"/> on existing items, whatever the user's count (the warm state without
+    /// the 13..100 filter, which decides who becomes a task, not what the users did): what the closed-form item-item
+    /// layers and the list baselines learn from. On MovieLens-1M's training users it is 5 times the tasks' ratings.
+    /// Source order.
+    /// </summary>
+    public static IReadOnlyList<Rating> WarmStateRatings(RatingsDataset data, IEnumerable<int> userIds, ProtocolOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(userIds);
+        var o = options ?? ProtocolOptions.Default;
+        var users = userIds.ToHashSet();
+        return [.. data.Ratings.Where(r => users.Contains(r.UserId) && data.Items.TryGetValue(r.ItemId, out var item) && IsExistingItem(item, o))];
+    }
+
     /// <summary>The "existing items" partition (for new users): ratings on items released up to LastExistingYear.</summary>
     public static IReadOnlyList<UserTask> ExistingItemsTasks(
         RatingsDataset data, IEnumerable<int> userIds, int seed, ProtocolOptions? options = null) =>

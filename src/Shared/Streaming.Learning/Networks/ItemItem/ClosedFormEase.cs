@@ -17,19 +17,27 @@ public static class ClosedFormEase
     /// 1..items-1 is skipped: index 0 is the "unknown" identity, which gets an empty row and column).
     /// </summary>
     /// <remarks>Accumulated per user in C# (cost: the sum of squared history lengths), not as a dense product.</remarks>
-    public static Tensor Gram(IEnumerable<IReadOnlyCollection<int>> users, int items)
+    /// <param name="users">Each user's item indices.</param>
+    /// <param name="items">The number of indices (the matrix's size).</param>
+    /// <param name="historyCap">
+    /// Null: every user weighs 1. Otherwise a user with n distinct items weighs min(1, cap / n), so that the few users
+    /// with long histories do not outweigh everyone else: on MovieLens-1M a fifth of the training users have more than
+    /// 100 ratings and most of the interactions, and new users have a few.
+    /// </param>
+    public static Tensor Gram(IEnumerable<IReadOnlyCollection<int>> users, int items, double? historyCap = null)
     {
         ArgumentNullException.ThrowIfNull(users);
         var g = new double[(long)items * items];
         foreach (var user in users)
         {
             var distinct = user.Where(i => i > 0 && i < items).Distinct().ToArray();
+            double weight = historyCap is double cap ? Math.Min(1, cap / Math.Max(1, distinct.Length)) : 1;
             foreach (int a in distinct)
             {
                 long row = (long)a * items;
                 foreach (int b in distinct)
                 {
-                    g[row + b] += 1;
+                    g[row + b] += weight;
                 }
             }
         }
