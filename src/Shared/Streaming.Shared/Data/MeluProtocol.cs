@@ -133,7 +133,9 @@ public static class MeluProtocol
         ArgumentNullException.ThrowIfNull(userIds);
         var o = options ?? ProtocolOptions.Default;
         var users = userIds.ToHashSet();
-        return [.. data.Ratings.Where(r => users.Contains(r.UserId) && data.Items.TryGetValue(r.ItemId, out var item) && IsExistingItem(item, o))];
+        // Decide each item once rather than once per rating, as BuildTasks does.
+        var existing = data.Items.Values.Where(item => IsExistingItem(item, o)).Select(item => item.ItemId).ToHashSet();
+        return [.. data.Ratings.Where(r => users.Contains(r.UserId) && existing.Contains(r.ItemId))];
     }
 
     /// <summary>The "existing items" partition (for new users): ratings on items released up to LastExistingYear.</summary>

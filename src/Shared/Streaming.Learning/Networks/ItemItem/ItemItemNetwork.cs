@@ -157,9 +157,6 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
     /// <summary>The vocabularies this network was built for.</summary>
     public FeatureSpace Features => features;
 
-    /// <summary>An item id's identity index (<see cref="FeatureVocabulary.Unknown"/>: not a training item).</summary>
-    public long IdentityOf(int itemId) => features.ItemIdIndex(itemId);
-
     /// <inheritdoc />
     public override NetworkInputs Inputs => NetworkInputs.Profile | NetworkInputs.ItemFeatures | NetworkInputs.ItemIdentity | NetworkInputs.Sequence;
 
@@ -516,7 +513,8 @@ public sealed class ItemItemNetwork : MetaNetwork, ITrainingDataFit
         return tensor(x, device: ease_weight.device).reshape(lists.Length, size);
     }
 
-    private long[] IdentityRows(ItemFeatureTable table)
+    /// <summary>Each row's item-identity index (<see cref="FeatureVocabulary.Unknown"/>: not a training item), computed once per table.</summary>
+    public long[] IdentityRows(ItemFeatureTable table)
     {
         if (!ReferenceEquals(table, indexedTable))
         {

@@ -175,7 +175,7 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
             text += string.Create(CultureInfo.InvariantCulture, $", IDF fitted on {data.Catalogue.Count} training items");
         }
 
-        text += "; " + prior.Fit(data.Train, data.Catalogue, inner.IdentityOf);
+        text += "; " + prior.Fit(data.Train, data.Catalogue, id => inner.Features.ItemIdIndex(id));
         return $"{text}; {inner.Fit(data)}";
     }
 
@@ -191,7 +191,7 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
         var text = TextVectors(items);
         var known = id.select(1, inner.ItemDim - 1).gt(0).to(float32).unsqueeze(1);
         // The prior of a training item always leaves its own ratings out (its true identity, not the one dropout left).
-        var identity = tensor(items.Table.ItemIds.Select(inner.IdentityOf).ToArray(), device: text.device);
+        var identity = tensor(inner.IdentityRows(items.Table), device: text.device);
         var content = prior.PredictRating(items, identity).unsqueeze(1);
         var result = cat([id, text_item.call(text), fusion_item.call(cat([text, known], 1)), content], 1);
         return result.MoveToOuterDisposeScope();
