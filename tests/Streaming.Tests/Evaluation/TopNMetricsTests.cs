@@ -94,6 +94,13 @@ public sealed class TopNMetricsTests
         Assert.Equal(25.0 / 30, result.Coverage20, 12);
         Assert.Equal((0.75 + 0.75 + 1) / 3, result.Overlap20, 12);
         Assert.Equal(30, result.Candidates);
+
+        // The same lists, user by user (NaN for the user without a relevant item), for paired comparisons.
+        var users = new TopNEvaluator(new TopNOptions(BatchSize: 2)).UserRecalls(Score, tasks, candidates);
+        Assert.Equal(3, users.Length);
+        Assert.Equal(0.5, users[0], 12);
+        Assert.Equal(1, users[1], 12);
+        Assert.True(double.IsNaN(users[2]));
     }
 
     [Fact]

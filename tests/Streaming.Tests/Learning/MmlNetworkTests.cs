@@ -139,6 +139,27 @@ public sealed class MmlNetworkTests
     }
 
     [Fact]
+    public void ServedWeight_IsTheIdLearnersServedEaseWeight_AndAnOlderFileWithoutItLoads()
+    {
+        var world = HiddenTastes.Create(users: 30, seed: 2);
+        manual_seed(2);
+        using var model = MetaModel.Unsaved(new MetaModule(Small, world.Features), world.Features, new TrainingRecord(), null, DateTimeOffset.UnixEpoch);
+        var network = Assert.IsType<MmlNetwork>(model.Network);
+        network.ServedWeight = 3;
+        var names = model.Module.named_parameters().Select(p => p.name).ToHashSet();
+
+        // The name the network declares is the one the file stores: an older MML file (without it) loads, at 1.
+        var added = Assert.Single(network.ParametersAddedLater);
+        Assert.Contains($"network.{added}", names);
+        var older = Weights.Snapshot(model.Module).Where(p => p.Name != $"network.{added}").ToArray();
+        using var fresh = new MetaModule(Small, world.Features);
+        Weights.Restore(fresh, older, "older file", new HashSet<string> { $"network.{added}" });
+        Assert.Equal(1, Assert.IsType<MmlNetwork>(fresh.Network).ServedWeight);
+        using var loaded = MetaModel.Load(model.ToBytes(), "memory", CPU);
+        Assert.Equal(3, Assert.IsType<MmlNetwork>(loaded.Network).ServedWeight);
+    }
+
+    [Fact]
     public void MetaTraining_TrainsTheGeneratorAndItsBorrowedEaseShareThroughDroppedIdentities()
     {
         var world = HiddenTastes.Create(users: 120, seed: 6);

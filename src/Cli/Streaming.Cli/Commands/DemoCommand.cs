@@ -134,6 +134,11 @@ internal static class DemoCommand
         using var model = result!.Model;
         model.Save(path);
         AnsiConsole.MarkupLineInterpolated($"   Best validation MAE {model.Manifest.Validation?.Mae:F3} at epoch {model.Manifest.Training.BestEpoch}; {result.TasksPerSecond:F0} users/s.");
+        if (result.Calibrated is { } calibrated)
+        {
+            AnsiConsole.MarkupLineInterpolated($"   Served list: {calibrated}.");
+        }
+
         return path;
     }
 

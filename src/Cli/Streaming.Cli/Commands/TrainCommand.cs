@@ -124,6 +124,11 @@ internal static class TrainCommand
             AnsiConsole.MarkupLineInterpolated($"Closed-form part: {fitted}");
         }
 
+        if (result.Calibrated is { } calibrated)
+        {
+            AnsiConsole.MarkupLineInterpolated($"Served list: {calibrated}");
+        }
+
         var written = result.Model.Save(outputPath);
         AnsiConsole.MarkupLineInterpolated($"Best epoch {written.Training.BestEpoch}: validation MAE {written.Validation?.Mae:F4}, nDCG@3 {written.Validation?.Ndcg3:F4}");
         AnsiConsole.MarkupLineInterpolated($"Meta-training throughput: [bold]{result.TasksPerSecond:F1} users/s[/]; total {time.GetElapsedTime(started).TotalSeconds:F1} s; per-user fast state {result.Model.Module.FastStateSize} values ({result.Model.Module.FastStateSize * 4} bytes as float32)");

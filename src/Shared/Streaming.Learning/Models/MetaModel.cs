@@ -101,7 +101,7 @@ public sealed class MetaModel : IDisposable
             throw new InvalidDataException($"{origin}: {e.Message}", e);
         }
 
-        Weights.Restore(module, contents.Parameters, origin);
+        Weights.Restore(module, contents.Parameters, origin, module.Network.ParametersAddedLater.Select(name => $"network.{name}").ToHashSet(StringComparer.Ordinal));
         module.to(device);
         module.eval();
         return new MetaModel(module, features, manifest);
@@ -126,12 +126,25 @@ public static class Weights
     }
 
     /// <summary>Copies stored values into <paramref name="module"/>, checking that names and shapes match exactly.</summary>
+    /// <param name="module">Receives the values.</param>
+    /// <param name="stored">The values, in the module's registration order.</param>
+    /// <param name="origin">Names the values in errors.</param>
+    /// <param name="mayBeMissing">
+    /// Full names of parameters that an older file lacks (<see cref="MetaNetwork.ParametersAddedLater"/>): such a
+    /// parameter keeps its initial value. The rest must match one to one, in order.
+    /// </param>
     /// <exception cref="InvalidDataException">The values do not fit the module.</exception>
-    public static void Restore(nn.Module module, IReadOnlyList<StoredParameter> stored, string origin)
+    public static void Restore(nn.Module module, IReadOnlyList<StoredParameter> stored, string origin, IReadOnlySet<string>? mayBeMissing = null)
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(stored);
         var parameters = module.named_parameters().ToArray();
+        if (mayBeMissing is { Count: > 0 })
+        {
+            var present = stored.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+            parameters = [.. parameters.Where(p => present.Contains(p.name) || !mayBeMissing.Contains(p.name))];
+        }
+
         if (parameters.Length != stored.Count)
         {
             throw new InvalidDataException($"{origin}: {stored.Count} parameters stored, the network has {parameters.Length} ({string.Join(", ", parameters.Select(p => p.name).Except(stored.Select(s => s.Name)).Take(5))} ...): the manifest's hyper-parameters do not match its weights");

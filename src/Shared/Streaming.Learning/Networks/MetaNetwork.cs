@@ -140,4 +140,11 @@ public abstract class MetaNetwork : nn.Module
 
     /// <summary>Activations one user costs per catalogue item when scoring, for sizing user chunks.</summary>
     public virtual long ScoringWidth => 1;
+
+    /// <summary>
+    /// Frozen parameters (names as this network registers them) added after model files were written without them.
+    /// A file that lacks one loads with the parameter's initial value, which must leave the network behaving as it
+    /// did before the parameter existed; every other parameter must be in the file.
+    /// </summary>
+    public virtual IReadOnlyCollection<string> ParametersAddedLater => [];
 }

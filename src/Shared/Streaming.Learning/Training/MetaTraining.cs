@@ -81,6 +81,9 @@ public sealed record TrainingResult(
 {
     /// <summary>What the network's closed-form part chose when it was fitted (<see cref="ITrainingDataFit"/>); null: none was fitted.</summary>
     public string? Fitted { get; init; }
+
+    /// <summary>What the served-list calibration tried and chose (<see cref="ServedListCalibration"/>); null: the network has none.</summary>
+    public string? Calibrated { get; init; }
 }
 
 /// <summary>One epoch's figures.</summary>
@@ -197,7 +200,9 @@ public static class MetaTraining
             : EvidenceCandidates.Compute(module, items, features, train.Take(options.EvidenceUsers).ToList(), tasks.Profiles);
         // Whole stars by rounding: RatingDecoder says why no thresholds are fitted.
         var final = MetaModel.Unsaved(module, features, record with { Epochs = loop.History.Count, BestEpoch = loop.BestEpoch, Seconds = time.GetElapsedTime(started).TotalSeconds }, loop.BestMetrics, time.GetUtcNow(), onboarding, RatingDecoder.Rounding);
-        return new TrainingResult(final, loop.History, initialValidation, loop.BudgetExhausted, loop.Diverged, loop.TrainedTasks / Math.Max(1e-9, loop.TrainingSeconds)) { Fitted = fitted };
+        // The served list's balance, for the top of the list rather than the training likelihood (IServedListCalibration).
+        string? calibrated = loop.Best is null && loop.Diverged is not null ? null : ServedListCalibration.Calibrate(final, tasks.Validation, catalogue, tasks.Profiles);
+        return new TrainingResult(final, loop.History, initialValidation, loop.BudgetExhausted, loop.Diverged, loop.TrainedTasks / Math.Max(1e-9, loop.TrainingSeconds)) { Fitted = fitted, Calibrated = calibrated };
     }
 
     /// <summary>

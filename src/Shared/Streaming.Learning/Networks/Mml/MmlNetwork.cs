@@ -45,7 +45,7 @@ namespace Streaming.Learning.Networks.Mml;
 /// catalogue (<see cref="Fit"/>) and stored in the model file (<c>text_idf</c>), so serving encodes new items exactly
 /// as training did. Not thread-safe, like every network.
 /// </remarks>
-public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
+public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit, IServedListCalibration
 {
     /// <summary>The name the generator and fusion layers are saved under (the base network keeps its own name).</summary>
     public const string ModuleName = "mml";
@@ -248,6 +248,19 @@ public sealed class MmlNetwork : MetaNetwork, ITrainingDataFit
         var rating = fused + (share * (content - fused));
         return new RankingPass(rating, pass.RankScores, () => pass.CatalogueLogSumExp);
     }
+
+    /// <inheritdoc />
+    public IReadOnlyList<double> ServedWeights => ItemItemNetwork.ServedEaseWeights;
+
+    /// <summary>The served list is the ID learner's: its served EASE weight (<see cref="ItemItemNetwork.ServedEaseWeight"/>).</summary>
+    public double ServedWeight
+    {
+        get => inner.ServedEaseWeight;
+        set => inner.ServedEaseWeight = value;
+    }
+
+    /// <inheritdoc />
+    public override IReadOnlyCollection<string> ParametersAddedLater => [.. inner.ParametersAddedLater.Select(name => $"{nameof(inner)}.{name}")];
 
     /// <summary>Serving: the ID learner's list over the catalogue.</summary>
     public override Tensor ScoreCatalogue(PreparedCatalogue catalogue, Tensor users, FastWeights fast)

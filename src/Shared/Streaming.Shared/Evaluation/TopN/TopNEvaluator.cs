@@ -101,21 +101,40 @@ public sealed class TopNEvaluator
     {
         ArgumentNullException.ThrowIfNull(score);
         var candidates = candidateItemIds.ToArray();
-        return Run(
-            (users, scores) =>
-            {
-                var result = score(users, candidates);
-                if (result is null || result.Length != scores.Length)
-                {
-                    throw new InvalidOperationException(
-                        $"The scoring function returned {result?.Length ?? 0} scores for {users.Count} users x {candidates.Length} candidates.");
-                }
-
-                result.CopyTo(scores);
-            },
-            tasks,
-            candidates);
+        return Run(Scorer(score, candidates), tasks, candidates);
     }
+
+    /// <summary>
+    /// Each user's recall@<see cref="TopNOptions.ListLength"/> of the list a scoring function ranks (as
+    /// <see cref="Evaluate(Func{IReadOnlyList{UserTask}, IReadOnlyList{int}, float[]}, IReadOnlyList{UserTask}, IReadOnlyList{int})"/>
+    /// ranks it), in task order; NaN for a user without a relevant query item. For paired comparisons of two lists on the same users.
+    /// </summary>
+    public double[] UserRecalls(
+        Func<IReadOnlyList<UserTask>, IReadOnlyList<int>, float[]> score, IReadOnlyList<UserTask> tasks, IReadOnlyList<int> candidateItemIds)
+    {
+        ArgumentNullException.ThrowIfNull(score);
+        ArgumentNullException.ThrowIfNull(tasks);
+        ArgumentNullException.ThrowIfNull(candidateItemIds);
+        var candidates = candidateItemIds.ToArray();
+        var lists = Rank(Scorer(score, candidates), tasks, candidates);
+        return [.. tasks.Select((t, u) => t.Query.Where(r => r.Value >= _options.RelevantRating).Select(r => r.ItemId).ToHashSet() is { Count: > 0 } relevant
+            ? ListMetrics.RecallAtK(lists[u], relevant, _options.ListLength)
+            : double.NaN)];
+    }
+
+    // A scoring function as the ranking loop calls it: a batch of users' scores, checked for size.
+    private static BatchScorer Scorer(Func<IReadOnlyList<UserTask>, IReadOnlyList<int>, float[]> score, int[] candidates) =>
+        (users, scores) =>
+        {
+            var result = score(users, candidates);
+            if (result is null || result.Length != scores.Length)
+            {
+                throw new InvalidOperationException(
+                    $"The scoring function returned {result?.Length ?? 0} scores for {users.Count} users x {candidates.Length} candidates.");
+            }
+
+            result.CopyTo(scores);
+        };
 
     /// <summary>Each user's top list (candidate item ids, best first), as <see cref="Evaluate(ITopNRecommender, IReadOnlyList{UserTask}, IReadOnlyList{int})"/> ranks them.</summary>
     public IReadOnlyList<int[]> TopLists(ITopNRecommender recommender, IReadOnlyList<UserTask> tasks, IReadOnlyList<int> candidateItemIds)
