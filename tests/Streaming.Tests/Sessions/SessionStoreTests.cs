@@ -1,3 +1,4 @@
+using StackExchange.Redis;
 using Streaming.Shared.Contracts;
 using Streaming.Shared.Sessions;
 using Streaming.Tests.Infrastructure;
@@ -270,6 +271,34 @@ public sealed class SessionStoreTests(RedisServerFixture redis) : IClassFixture<
         }
     }
 
+    [Theory]
+    [InlineData("redis")]
+    [InlineData("pipelined")]
+    public async Task Apply_SetsTheTtlAgainOnlyOnceItsRefreshIntervalHasPassed(string store)
+    {
+        // TTL 640 s: refreshed at most every 10 s (a 64th). Redis's own countdown is simulated by shortening the TTL by
+        // hand; the writer's clock is a fake one.
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(T0);
+        var sessions = Store(store, out string user, ttlSeconds: 640, time: time);
+        var db = redis.Require().GetDatabase();
+        RedisKey key = $"{Prefix(user)}:{{{user}}}:m";
+        await sessions.ApplyAsync([Event(user, "e1", item: 1)]);
+        Assert.InRange((await db.KeyTimeToLiveAsync(key))!.Value.TotalSeconds, 630, 640);
+
+        await db.KeyExpireAsync(key, TimeSpan.FromSeconds(300));
+        time.Advance(TimeSpan.FromSeconds(9));
+        await sessions.ApplyAsync([Event(user, "e2", item: 2)]);
+        var kept = await db.KeyTimeToLiveAsync(key);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        await sessions.ApplyAsync([Event(user, "e3", item: 3), Event(user, "e4", item: 4)]);
+        var refreshed = await db.KeyTimeToLiveAsync(key);
+
+        Assert.InRange(kept!.Value.TotalSeconds, 290, 300);   // 9 s after the last refresh: not set again
+        Assert.InRange(refreshed!.Value.TotalSeconds, 630, 640);   // 10 s after it: set again
+        Assert.Equal(4, Assert.Single(await sessions.LoadAsync([user])).Interactions);
+    }
+
     [Fact]
     public async Task InMemory_SessionUntouchedForLongerThanTheTtl_IsGone()
     {
@@ -301,15 +330,15 @@ public sealed class SessionStoreTests(RedisServerFixture redis) : IClassFixture<
     }
 
     /// <summary>The Redis store (script or pipelined commands, against the private redis-server) or the in-memory one: the same behaviour is required of all.</summary>
-    private ISessionStore Store(string kind, out string user, int threshold = 5, int every = 5, int maxHistory = 100, int ttlSeconds = 3600, int window = 1024)
+    private ISessionStore Store(string kind, out string user, int threshold = 5, int every = 5, int maxHistory = 100, int ttlSeconds = 3600, int window = 1024, TimeProvider? time = null)
     {
         user = "u" + Guid.NewGuid().ToString("N")[..12];
         var options = new SessionStoreOptions { AdaptThreshold = threshold, AdaptEvery = every, MaxHistory = maxHistory, TtlSeconds = ttlSeconds, DedupWindow = window };
         return kind switch
         {
-            "memory" => new InMemorySessionStore(options, TimeProvider.System),
-            "pipelined" => new RedisPipelinedSessionStore(redis.Require(), options, Prefix(user)),
-            _ => new RedisSessionStore(redis.Require(), options, Prefix(user)),
+            "memory" => new InMemorySessionStore(options, time ?? TimeProvider.System),
+            "pipelined" => new RedisPipelinedSessionStore(redis.Require(), options, Prefix(user), time),
+            _ => new RedisSessionStore(redis.Require(), options, Prefix(user), time),
         };
     }
 

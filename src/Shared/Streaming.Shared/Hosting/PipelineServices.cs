@@ -82,7 +82,8 @@ public static class PipelineServices
         services.AddSingleton<ISessionStore>(sp => new RedisSessionStore(
             sp.GetRequiredService<IConnectionMultiplexer>(),
             sp.GetRequiredService<IOptions<SessionStoreOptions>>().Value,
-            sp.GetRequiredService<IOptions<RedisOptions>>().Value.KeyPrefix));
+            sp.GetRequiredService<IOptions<RedisOptions>>().Value.KeyPrefix,
+            sp.GetService<TimeProvider>()));
         services.AddSingleton<IProducer<string?, byte[]>>(sp =>
             new ProducerBuilder<string?, byte[]>(sp.GetRequiredService<IOptions<KafkaOptions>>().Value.ProducerConfig()).Build());
         return services;

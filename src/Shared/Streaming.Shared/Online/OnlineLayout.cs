@@ -74,13 +74,6 @@ public static partial class OnlineLayout
         return items;
     }
 
-    /// <summary>An explicit rating as the script reads it ('' for an implicit signal).</summary>
-    public static string RatingArgument(Contracts.Interaction e)
-    {
-        ArgumentNullException.ThrowIfNull(e);
-        return e.Explicit ? e.Rating.ToString("R", CultureInfo.InvariantCulture) : "";
-    }
-
     private static readonly Lazy<string[]> SlotTags = new(() =>
     {
         // Some short hash tag for every one of the 16,384 slots, found by trying "0", "1", ... (about 170,000 tries).

@@ -14,9 +14,10 @@ namespace Streaming.Shared.Sessions;
 /// MULTI/EXEC), so the write is all or nothing and a concurrent writer (a consumer that lost its partition but
 /// not yet its batch) makes it fail and be redone from a fresh read instead of double-applying. Thread-safe.
 /// </summary>
-public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s") : ISessionStore
+public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s", TimeProvider? time = null) : ISessionStore
 {
-    private readonly RedisSessionStore reader = new(redis, options, prefix);
+    private readonly RedisSessionStore reader = new(redis, options, prefix, time);
+    private readonly TimeProvider clock = time ?? TimeProvider.System;
 
     /// <summary>Applies interactions in order per user; returns one result per interaction.</summary>
     /// <exception cref="RedisException">Redis could not be reached or refused the write (the caller retries).</exception>
@@ -32,7 +33,7 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
             var lists = new Task<HashEntry[]>?[pending.Count];
             for (int g = 0; g < pending.Count; g++)
             {
-                RedisValue[] fields = [SessionLayout.Count, SessionLayout.AdaptedAt, SessionLayout.History, .. pending[g].Select(i => SessionLayout.IdField(interactions[i].EventId))];
+                RedisValue[] fields = [SessionLayout.Count, SessionLayout.AdaptedAt, SessionLayout.History, SessionLayout.TtlRefreshedAt, .. pending[g].Select(i => SessionLayout.IdField(interactions[i].EventId))];
                 reads[g] = db.HashGetAsync(Key(interactions, pending[g]), fields);
                 lists[g] = options.OnlineEvaluation ? db.HashGetAllAsync(OnlineLayout.User(prefix, interactions[pending[g][0]].UserId)) : null;
             }
@@ -84,9 +85,9 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
         var seen = new Dictionary<string, long>(StringComparer.Ordinal);
         for (int j = 0; j < group.Count; j++)
         {
-            if (!state[3 + j].IsNull)
+            if (!state[4 + j].IsNull)
             {
-                seen[interactions[group[j]].EventId] = (long)state[3 + j];
+                seen[interactions[group[j]].EventId] = (long)state[4 + j];
             }
         }
 
@@ -143,6 +144,13 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
                 .Select(f => f.Name)];
         }
 
+        long now = clock.GetUtcNow().ToUnixTimeSeconds();
+        bool refresh = SessionLayout.TtlDue(state[3], now, options.TtlSeconds);
+        if (refresh)
+        {
+            changes[SessionLayout.TtlRefreshedAt] = now;
+        }
+
         var transaction = db.CreateTransaction();
         transaction.AddCondition(n0 == 0 ? Condition.HashNotExists(key, SessionLayout.Count) : Condition.HashEqual(key, SessionLayout.Count, n0));
         _ = transaction.HashSetAsync(key, [new(SessionLayout.Count, n), new(SessionLayout.AdaptedAt, r), new(SessionLayout.History, History(fresh, state[2])), .. changes.Select(c => new HashEntry(c.Key, c.Value))]);
@@ -151,7 +159,11 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
             _ = transaction.HashDeleteAsync(key, stale);
         }
 
-        _ = transaction.KeyExpireAsync(key, TimeSpan.FromSeconds(options.TtlSeconds));
+        if (refresh)
+        {
+            _ = transaction.KeyExpireAsync(key, TimeSpan.FromSeconds(options.TtlSeconds));
+        }
+
         if (Attribution.Attribute(list, attributed) is { } outcome)
         {
             // In the same transaction as the session: the outcomes count exactly when the events are applied.

@@ -23,21 +23,26 @@ public readonly record struct StoredInteraction(int ItemId, float Rating, long E
 /// state is read once and written once per call, whatever the number of its events; the chunks of a batch are
 /// sent pipelined. Thread-safe.
 /// </summary>
-public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s") : ISessionStore
+/// <param name="redis">The connection.</param>
+/// <param name="options">Session bounds and the threshold policy.</param>
+/// <param name="prefix">Key prefix of every session.</param>
+/// <param name="time">The clock of the TTL refresh (<see cref="SessionLayout.TtlRefreshSeconds"/>); the system clock by default.</param>
+public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s", TimeProvider? time = null) : ISessionStore
 {
     // Applies groups of events, in order. ARGV: max history, TTL, threshold, every, dedup window, onboarding
-    // flag, attribution flag; then per group (KEYS: the online aggregate hash first, then per group its user's
-    // session hash and online record, OnlineLayout): the event count k, five values per event (id, encoded
-    // history entry, '1' when profile fields follow, event time in Unix ms, the explicit rating or '' for an
-    // implicit signal), then four profile fields (gender, age, occupation, zip; '' for absent) per event that
-    // has them. Returns one integer per event,
+    // flag, attribution flag, now (Unix seconds), TTL refresh interval (seconds); then per group (KEYS: the
+    // online aggregate hash first, then per group its user's session hash and online record, OnlineLayout): the
+    // event count k, three values per event (id, encoded history entry, flags: 1 when profile fields follow, plus
+    // 2 for an explicit rating), then four profile fields (gender, age, occupation, zip; '' for absent) per event
+    // that has them. The event time and rating are read from the history entry. Returns one integer per event,
     // count * 8 + applied * 4 + due, where due is 1 for adaptation, 2 for onboarding (the first event of a user
     // whose threshold is further away), 0 otherwise. A duplicate of the event that made the user due returns
     // the same due again (onboarding only while the user is still below the threshold), so a crash between
     // applying the event and publishing its request loses nothing.
     //
-    // Per group: one HMGET (count, last adaptation, history, and the group's ids' sequence numbers), then, if
-    // anything was applied, one HSET and one EXPIRE. An id is a duplicate while its sequence number is within
+    // Per group: one HMGET (count, last adaptation, history, last TTL refresh, and the group's ids' sequence
+    // numbers), then, if anything was applied, one HSET, and an EXPIRE when the last refresh is at least the
+    // refresh interval old (SessionLayout.TtlRefreshSeconds: the TTL slides without an EXPIRE per event). An id is a duplicate while its sequence number is within
     // the window of the count (exactly as if the window were trimmed after every event); the fields of ids
     // that left it are deleted every window events (one HGETALL, one HDEL per 1,000), so a session holds at
     // most twice the window. A lone event (the common case: users' events interleave) takes a path with no Lua
@@ -57,6 +62,8 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
         local window = tonumber(ARGV[5])
         local onboard = ARGV[6] == '1' and threshold > 1
         local attribution = ARGV[7] == '1'
+        local now = tonumber(ARGV[8])
+        local refreshEvery = tonumber(ARGV[9])
         local agg = KEYS[1]
         local historyBytes = maxHistory * 16
         local function applied(n, r)
@@ -68,6 +75,9 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
           if seq == r then return n * 8 + 1 end
           if onboard and seq == 1 and n < threshold then return n * 8 + 2 end
           return n * 8
+        end
+        local function stale(refreshed)
+          return not refreshed or now - tonumber(refreshed) >= refreshEvery or now < tonumber(refreshed)
         end
         local function history(entries, stored)
           local h = entries .. (stored or '')
@@ -90,7 +100,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
           end
           if #gone > 0 then redis.call('HDEL', m, unpack(gone)) end
         end
-        -- events: {time ms, item bytes (the history entry's first four), rating text or ''}
+        -- events: the ARGV index of each applied event's id (its history entry and flags follow it)
         local function attribute(rk, events)
           if #events == 0 then return end
           local rec = redis.call('HMGET', rk, 'v', 'w', 't', 'k')
@@ -100,18 +110,20 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
           local arm = rec[1]
           if rec[2] and rec[2] ~= '' then arm = arm .. '@' .. rec[2] end
           local n, hits, rr, rr2, rated, ae, ae2 = 0, 0, 0, 0, 0, 0, 0
-          for _, e in ipairs(events) do
-            if e[1] >= served then
+          for _, at in ipairs(events) do
+            local entry = ARGV[at + 1]
+            if struct.unpack('<i8', entry, 9) >= served then
               n = n + 1
+              local item = string.sub(entry, 1, 4)
               for j = 0, math.floor(#list / 8) - 1 do
-                if string.sub(list, 8 * j + 1, 8 * j + 4) == e[2] then
+                if string.sub(list, 8 * j + 1, 8 * j + 4) == item then
                   hits = hits + 1
                   local q = 1 / (j + 1)
                   rr = rr + q
                   rr2 = rr2 + q * q
                   local predicted = struct.unpack('<f', list, 8 * j + 5)
-                  if e[3] ~= '' and predicted == predicted then
-                    local err = math.abs(predicted - tonumber(e[3]))
+                  if tonumber(ARGV[at + 2]) >= 2 and predicted == predicted then
+                    local err = math.abs(predicted - struct.unpack('<f', entry, 5))
                     rated = rated + 1
                     ae = ae + err
                     ae2 = ae2 + err * err
@@ -149,55 +161,62 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
           end
         end
         local out, o = {}, 0
-        local a = 8
+        local a = 10
         for u = 1, (#KEYS - 1) / 2 do
           local m = KEYS[2 * u]
           local rk = KEYS[2 * u + 1]
           local k = tonumber(ARGV[a])
           local base = a + 1
-          local pa = base + 5 * k
+          local pa = base + 3 * k
           local attributed = {}
           if k == 1 then
             local id = ARGV[base]
             local idField = 'i' .. id
-            local state = redis.call('HMGET', m, 'n', 'r', 'h', idField)
+            local profile = ARGV[base + 2] % 2 == 1
+            local state = redis.call('HMGET', m, 'n', 'r', 'h', 'x', idField)
             local n = tonumber(state[1]) or 0
             local r = tonumber(state[2]) or -1
-            local seq = tonumber(state[4])
+            local seq = tonumber(state[5])
             o = o + 1
             if seq and seq > n - window then
               out[o] = duplicate(seq, n, r)
             else
               n = n + 1
               r, out[o] = applied(n, r)
-              redis.call('HSET', m, 'n', n, 'r', r, 'h', history(ARGV[base + 1], state[3]), idField, n)
-              if ARGV[base + 2] == '1' then
+              local refresh = stale(state[4])
+              if refresh then
+                redis.call('HSET', m, 'n', n, 'r', r, 'h', history(ARGV[base + 1], state[3]), idField, n, 'x', now)
+              else
+                redis.call('HSET', m, 'n', n, 'r', r, 'h', history(ARGV[base + 1], state[3]), idField, n)
+              end
+              if profile then
                 if ARGV[pa] ~= '' then redis.call('HSET', m, 'g', ARGV[pa]) end
                 if ARGV[pa + 1] ~= '' then redis.call('HSET', m, 'a', ARGV[pa + 1]) end
                 if ARGV[pa + 2] ~= '' then redis.call('HSET', m, 'o', ARGV[pa + 2]) end
                 if ARGV[pa + 3] ~= '' then redis.call('HSET', m, 'z', ARGV[pa + 3]) end
               end
               sweep(m, n - 1, n)
-              redis.call('EXPIRE', m, ttl)
-              if attribution then attributed[1] = {tonumber(ARGV[base + 3]), string.sub(ARGV[base + 1], 1, 4), ARGV[base + 4]} end
+              if refresh then redis.call('EXPIRE', m, ttl) end
+              if attribution then attributed[1] = base end
             end
-            if ARGV[base + 2] == '1' then pa = pa + 4 end
+            if profile then pa = pa + 4 end
           else
-            local read = {'n', 'r', 'h'}
-            for j = 0, k - 1 do read[4 + j] = 'i' .. ARGV[base + 5 * j] end
+            local read = {'n', 'r', 'h', 'x'}
+            for j = 0, k - 1 do read[5 + j] = 'i' .. ARGV[base + 3 * j] end
             local state = redis.call('HMGET', m, unpack(read))
             local n = tonumber(state[1]) or 0
             local r = tonumber(state[2]) or -1
             local n0 = n
             local seen = {}
             for j = 0, k - 1 do
-              if state[4 + j] then seen[ARGV[base + 5 * j]] = tonumber(state[4 + j]) end
+              if state[5 + j] then seen[ARGV[base + 3 * j]] = tonumber(state[5 + j]) end
             end
             local set, fresh = {}, {}
             for j = 0, k - 1 do
-              local at = base + 5 * j
+              local at = base + 3 * j
               local id = ARGV[at]
               local seq = seen[id]
+              local profile = ARGV[at + 2] % 2 == 1
               o = o + 1
               if seq and seq > n - window then
                 out[o] = duplicate(seq, n, r)
@@ -207,27 +226,32 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
                 seen[id] = n
                 set['i' .. id] = n
                 fresh[#fresh + 1] = ARGV[at + 1]
-                if attribution then attributed[#attributed + 1] = {tonumber(ARGV[at + 3]), string.sub(ARGV[at + 1], 1, 4), ARGV[at + 4]} end
-                if ARGV[at + 2] == '1' then
+                if attribution then attributed[#attributed + 1] = at end
+                if profile then
                   if ARGV[pa] ~= '' then set['g'] = ARGV[pa] end
                   if ARGV[pa + 1] ~= '' then set['a'] = ARGV[pa + 1] end
                   if ARGV[pa + 2] ~= '' then set['o'] = ARGV[pa + 2] end
                   if ARGV[pa + 3] ~= '' then set['z'] = ARGV[pa + 3] end
                 end
               end
-              if ARGV[at + 2] == '1' then pa = pa + 4 end
+              if profile then pa = pa + 4 end
             end
             if n > n0 then
               local newest = {}
               for j = #fresh, 1, -1 do newest[#newest + 1] = fresh[j] end
               local fields = {'n', n, 'r', r, 'h', history(table.concat(newest), state[3])}
+              local refresh = stale(state[4])
+              if refresh then
+                fields[7] = 'x'
+                fields[8] = now
+              end
               for f, v in pairs(set) do
                 fields[#fields + 1] = f
                 fields[#fields + 1] = v
               end
               redis.call('HSET', m, unpack(fields))
               sweep(m, n0, n)
-              redis.call('EXPIRE', m, ttl)
+              if refresh then redis.call('EXPIRE', m, ttl) end
             end
           end
           if attribution then attribute(rk, attributed) end
@@ -241,6 +265,11 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
     // under Lua's unpack limit (8,000). Under Redis Cluster a script's keys must share a slot, so events are
     // first bucketed by their user's slot; on a single node every event is in one bucket.
     private const int ChunkSize = 256;
+
+    // The flags argument of an event, as the script reads it: 1 when profile fields follow, plus 2 for an explicit rating.
+    private static readonly RedisValue[] EventFlags = ["0", "1", "2", "3"];
+
+    private readonly TimeProvider clock = time ?? TimeProvider.System;
 
     private readonly Lazy<bool> cluster = new(() => redis.GetServers().Any(s => s.ServerType == ServerType.Cluster));
 
@@ -343,9 +372,10 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
 
     private RedisValue[] Arguments(IReadOnlyList<Interaction> interactions, List<List<int>> chunk)
     {
-        var args = new List<RedisValue>(7 + chunk.Count + (5 * ChunkSize))
+        var args = new List<RedisValue>(9 + chunk.Count + (3 * ChunkSize))
         {
             options.MaxHistory, options.TtlSeconds, options.AdaptThreshold, options.AdaptEvery, options.DedupWindow, options.Onboarding ? "1" : "0", options.OnlineEvaluation ? "1" : "0",
+            clock.GetUtcNow().ToUnixTimeSeconds(), SessionLayout.TtlRefreshSeconds(options.TtlSeconds),
         };
         foreach (var group in chunk)
         {
@@ -355,9 +385,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
                 var e = interactions[i];
                 args.Add(e.EventId);
                 args.Add(SessionLayout.Encode(e));
-                args.Add(e.Profile is null ? RedisValue.EmptyString : "1");
-                args.Add(e.EventTime.ToUnixTimeMilliseconds());
-                args.Add(OnlineLayout.RatingArgument(e));
+                args.Add(EventFlags[(e.Profile is null ? 0 : 1) + (e.Explicit ? 2 : 0)]);
             }
 
             foreach (int i in group)

@@ -14,13 +14,16 @@ namespace Streaming.Shared.Sessions;
 /// <item><c>h</c> the recent interactions, newest first, as one string of fixed-size entries
 /// (<see cref="EntryBytes"/> each: item int32, rating float32, event time int64 milliseconds, little-endian),
 /// cut to the history bound;</item>
+/// <item><c>x</c> when the session's TTL was last refreshed (Unix seconds, the writer's clock): the TTL is set again
+/// only when this is at least <see cref="TtlRefreshSeconds"/> old, so a session expires between
+/// <c>TtlSeconds - TtlSeconds / 64</c> and <c>TtlSeconds</c> after its last interaction, without an <c>EXPIRE</c> per event;</item>
 /// <item>the dedup window: <c>i{event id}</c> the event's sequence number (1 for the user's first event). An id
 /// is a duplicate while its sequence number is within <c>DedupWindow</c> of the count; the fields of ids that
 /// left the window are deleted each time the count passes a multiple of the window, so at most twice the
 /// window are kept.</item>
 /// </list>
-/// One key makes a session one read (<c>HMGET</c>, the dedup lookups included), one write (<c>HSET</c>) and
-/// one <c>EXPIRE</c>, whatever the number of events applied.
+/// One key makes a session one read (<c>HMGET</c>, the dedup lookups included) and one write (<c>HSET</c>, with an
+/// <c>EXPIRE</c> when the TTL is due for a refresh), whatever the number of events applied.
 /// </summary>
 internal static class SessionLayout
 {
@@ -34,6 +37,7 @@ internal static class SessionLayout
     public static readonly RedisValue Age = "a";
     public static readonly RedisValue Occupation = "o";
     public static readonly RedisValue Zip = "z";
+    public static readonly RedisValue TtlRefreshedAt = "x";
 
     /// <summary>What <c>HMGET</c> asks a session for when loading it.</summary>
     public static readonly RedisValue[] LoadFields = [Count, Gender, Age, Occupation, Zip, History];
@@ -42,6 +46,13 @@ internal static class SessionLayout
     public const string MetaSuffix = "}:m";
 
     public static RedisKey Meta(string prefix, string userId) => $"{prefix}:{{{userId}}}:m";
+
+    /// <summary>How often a session's TTL is set again (seconds): a 64th of the TTL, at least one second.</summary>
+    public static long TtlRefreshSeconds(int ttlSeconds) => Math.Max(1, ttlSeconds / 64);
+
+    /// <summary>Whether a write at <paramref name="now"/> (Unix seconds) sets the TTL again, given the stored <c>x</c> field (a clock that went back refreshes too).</summary>
+    public static bool TtlDue(RedisValue refreshedAt, long now, int ttlSeconds) =>
+        refreshedAt.IsNull || !refreshedAt.TryParse(out long at) || now - at >= TtlRefreshSeconds(ttlSeconds) || now < at;
 
     /// <summary>The field holding an event id's sequence number while it is in the dedup window.</summary>
     public static RedisValue IdField(string eventId) => "i" + eventId;

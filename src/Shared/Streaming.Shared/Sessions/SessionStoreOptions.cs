@@ -11,7 +11,11 @@ public sealed class SessionStoreOptions
     [Range(1, 10_000)]
     public int MaxHistory { get; set; } = 100;
 
-    /// <summary>A session expires this long after its last interaction.</summary>
+    /// <summary>
+    /// A session expires this long after its last interaction, less at most a 64th of it: the TTL is set again only
+    /// when the last setting is a 64th of it old (<see cref="SessionLayout.TtlRefreshSeconds"/>), which saves an
+    /// <c>EXPIRE</c> per event.
+    /// </summary>
     [Range(60, 90 * 24 * 3600)]
     public int TtlSeconds { get; set; } = 7 * 24 * 3600;
 
