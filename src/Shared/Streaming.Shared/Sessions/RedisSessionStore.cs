@@ -42,8 +42,9 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
     //
     // Per group: one HMGET (count, last adaptation, history, last TTL refresh, and the group's ids' sequence
     // numbers), then, if anything was applied, one HSET, and an EXPIRE when the last refresh is at least the
-    // refresh interval old (SessionLayout.TtlRefreshSeconds: the TTL slides without an EXPIRE per event). An id is a duplicate while its sequence number is within
-    // the window of the count (exactly as if the window were trimmed after every event); the fields of ids
+    // refresh interval old (SessionLayout.TtlRefreshSeconds: the TTL slides without an EXPIRE per event). An id
+    // is a duplicate while its sequence number is within the window of the count (exactly as if the window were
+    // trimmed after every event); the fields of ids
     // that left it are deleted every window events (one HGETALL, one HDEL per 1,000), so a session holds at
     // most twice the window. A lone event (the common case: users' events interleave) takes a path with no Lua
     // tables; several events of a user take the general one.
