@@ -222,8 +222,7 @@ public static class ColdStartEvaluation
         var existingCandidates = TopNEvaluator.ExistingItemCandidates(data.Items, protocol);
         var freshCandidates = TopNEvaluator.NewItemCandidates(data.Items, protocol);
         using var recommender = new BatchRecommender(model, data.Items.Values.OrderBy(i => i.ItemId));
-        Func<IReadOnlyList<UserTask>, IReadOnlyList<int>, float[]> Scorer(int adaptSteps) =>
-            (tasks, candidates) => recommender.ScoreCandidates([.. tasks.Select(t => new UserSession(data.Users.GetValueOrDefault(t.UserId) ?? UserProfile.Unknown, t.Support))], adaptSteps, candidates);
+        Func<IReadOnlyList<UserTask>, IReadOnlyList<int>, float[]> Scorer(int adaptSteps) => recommender.TaskScorer(data.Users, adaptSteps);
 
         var decoder = model.Manifest.RatingDecoder;
         var ours = new PartitionPair(

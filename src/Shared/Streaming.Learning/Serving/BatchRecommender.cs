@@ -135,6 +135,18 @@ public sealed class BatchRecommender : IDisposable
     }
 
     /// <summary>
+    /// The served list as the top-N protocol's scoring function (<see cref="Shared.Evaluation.TopN.TopNEvaluator"/>):
+    /// each task's support set is a new user's session, adapted with <paramref name="steps"/> local steps.
+    /// </summary>
+    /// <param name="profiles">Profiles by user id (missing: the unknown profile).</param>
+    /// <param name="steps">Local update steps (0: the meta-initialisation).</param>
+    public Func<IReadOnlyList<UserTask>, IReadOnlyList<int>, float[]> TaskScorer(IReadOnlyDictionary<int, UserProfile> profiles, int steps)
+    {
+        ArgumentNullException.ThrowIfNull(profiles);
+        return (tasks, candidates) => ScoreCandidates([.. tasks.Select(t => new UserSession(profiles.GetValueOrDefault(t.UserId) ?? UserProfile.Unknown, t.Support))], steps, candidates);
+    }
+
+    /// <summary>
     /// Adapts every session and returns each user's fast state (float32 rows of <see cref="MetaModule.FastStateSize"/>
     /// values), without scoring: what a cache of fast weights needs.
     /// </summary>

@@ -39,14 +39,11 @@ public static class ServedListCalibration
         var candidates = catalogue.Keys.Where(id => model.Features.ItemIdIndex(id) != FeatureVocabulary.Unknown).Order().ToArray();
         using var recommender = new BatchRecommender(model, catalogue.Values.OrderBy(i => i.ItemId));
         var evaluator = new TopNEvaluator();
-        int steps = model.Module.Hyper.InnerSteps;
+        var served = recommender.TaskScorer(profiles, model.Module.Hyper.InnerSteps);
         var choice = Choose(calibration.ServedWeights, weight =>
         {
             calibration.ServedWeight = weight;
-            return evaluator.UserRecalls(
-                (tasks, items) => recommender.ScoreCandidates([.. tasks.Select(t => new UserSession(profiles.GetValueOrDefault(t.UserId) ?? UserProfile.Unknown, t.Support))], steps, items),
-                validation,
-                candidates);
+            return evaluator.UserRecalls(served, validation, candidates);
         });
         calibration.ServedWeight = choice.Chosen;
         return choice.Describe();

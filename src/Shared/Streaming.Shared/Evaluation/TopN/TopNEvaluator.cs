@@ -117,10 +117,11 @@ public sealed class TopNEvaluator
         ArgumentNullException.ThrowIfNull(candidateItemIds);
         var candidates = candidateItemIds.ToArray();
         var lists = Rank(Scorer(score, candidates), tasks, candidates);
-        return [.. tasks.Select((t, u) => t.Query.Where(r => r.Value >= _options.RelevantRating).Select(r => r.ItemId).ToHashSet() is { Count: > 0 } relevant
-            ? ListMetrics.RecallAtK(lists[u], relevant, _options.ListLength)
-            : double.NaN)];
+        return [.. tasks.Select((t, u) => Relevant(t) is { Count: > 0 } relevant ? ListMetrics.RecallAtK(lists[u], relevant, _options.ListLength) : double.NaN)];
     }
+
+    // The query items a user's list is judged on.
+    private HashSet<int> Relevant(UserTask task) => task.Query.Where(r => r.Value >= _options.RelevantRating).Select(r => r.ItemId).ToHashSet();
 
     // A scoring function as the ranking loop calls it: a batch of users' scores, checked for size.
     private static BatchScorer Scorer(Func<IReadOnlyList<UserTask>, IReadOnlyList<int>, float[]> score, int[] candidates) =>
@@ -156,7 +157,7 @@ public sealed class TopNEvaluator
         double recall10 = 0, recall20 = 0, ndcg20 = 0;
         for (var u = 0; u < tasks.Count; u++)
         {
-            var relevant = tasks[u].Query.Where(r => r.Value >= _options.RelevantRating).Select(r => r.ItemId).ToHashSet();
+            var relevant = Relevant(tasks[u]);
             if (relevant.Count == 0)
             {
                 skipped++;
