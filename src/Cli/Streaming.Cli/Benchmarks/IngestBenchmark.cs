@@ -38,7 +38,9 @@ internal static class IngestBenchmark
         Rate PipelinedCommands,
         IReadOnlyList<Round> Rounds,
         double IngestPerSecond,
-        double RatioToLowerRaw);
+        double RatioToLowerRaw,
+        double IngestSecondHalfPerSecond,
+        double SecondHalfRatioToLowerRaw);
 
     /// <summary>One round of the Redis-side runs (the figures above are the medians of the rounds).</summary>
     public sealed record Round(Rate RawRedis, Rate LuaScript, Rate PipelinedCommands);
@@ -107,12 +109,21 @@ internal static class IngestBenchmark
         double before = Applied();
         var first = Stopwatch.StartNew();
         bool started = false;
+        // The second half alone as well: the first batches of a fresh process run code the JIT has not optimised yet
+        // (a service runs for days; the backlog lasts seconds).
+        (double Applied, TimeSpan At)? half = null;
         while (Applied() - before < s.Events)
         {
-            if (!started && Applied() > before)
+            double applied = Applied() - before;
+            if (!started && applied > 0)
             {
                 first.Restart();   // time from the first applied batch: group join and start-up are not throughput
                 started = true;
+            }
+
+            if (half is null && applied >= s.Events / 2.0)
+            {
+                half = (applied, first.Elapsed);
             }
 
             if (watch.Elapsed > TimeSpan.FromMinutes(10))
@@ -123,15 +134,20 @@ internal static class IngestBenchmark
             await Task.Delay(5, cancellationToken);
         }
 
-        double ingest = s.Events / first.Elapsed.TotalSeconds;
-        AnsiConsole.MarkupLineInterpolated($"  Ingest (validate, dedup, sessions, threshold policy, adapt-requests, offsets; batches wait up to {s.BatchWaitMs} ms): {ingest:N0} events/s (start-up {startup:F1} s not counted)");
-        var result = new Result(s.Events, s.Users, s.BatchWaitMs, "redis", consume, writes, rawRedis, luaRate, plainRate, rounds, ingest, ingest / Math.Min(consume, writes));
+        var elapsed = first.Elapsed;
+        double ingest = s.Events / elapsed.TotalSeconds;
+        var (halfApplied, halfAt) = half ?? (0, TimeSpan.Zero);
+        double secondHalf = (s.Events - halfApplied) / (elapsed - halfAt).TotalSeconds;
+        double lower = Math.Min(consume, writes);
+        AnsiConsole.MarkupLineInterpolated($"  Ingest (validate, dedup, sessions, threshold policy, adapt-requests, offsets; batches wait up to {s.BatchWaitMs} ms): {ingest:N0} events/s (start-up {startup:F1} s not counted); its second half alone {secondHalf:N0} events/s");
+        var result = new Result(s.Events, s.Users, s.BatchWaitMs, "redis", consume, writes, rawRedis, luaRate, plainRate, rounds, ingest, ingest / lower, secondHalf, secondHalf / lower);
         var table = new Table().AddColumns("", "events/s", "ratio");
         table.AddRow("raw consume", $"{consume:N0}", "");
         table.AddRow("raw pipelined Redis", $"{writes:N0}", $"{rawRedis.CommandsPerEvent:F1} commands, {rawRedis.RedisMicrosecondsPerEvent:F1} µs Redis CPU / event");
         table.AddRow("sessions only: plain pipelined commands", $"{plainRate.EventsPerSecond:N0}", $"{plainRate.CommandsPerEvent:F1} commands, {plainRate.RedisMicrosecondsPerEvent:F1} µs Redis CPU / event");
         table.AddRow("sessions only: Lua script (Ingest's)", $"{luaRate.EventsPerSecond:N0}", $"{luaRate.CommandsPerEvent:F1} commands, {luaRate.RedisMicrosecondsPerEvent:F1} µs Redis CPU / event");
         table.AddRow("[bold]Ingest[/]", $"[bold]{ingest:N0}[/]", $"{result.RatioToLowerRaw:F2} of the lower raw rate");
+        table.AddRow("Ingest, second half of the backlog", $"{secondHalf:N0}", $"{result.SecondHalfRatioToLowerRaw:F2} of the lower raw rate");
         AnsiConsole.Write(table);
         return result;
     }
@@ -236,12 +252,21 @@ internal static class IngestBenchmark
         consumer.Subscribe(topic);
         int read = 0;
         Stopwatch? watch = null;
+        var quiet = Stopwatch.StartNew();
         while (read < events)
         {
-            if (consumer.Consume(TimeSpan.FromSeconds(10)) is { IsPartitionEOF: false })
+            if (consumer.Consume(TimeSpan.FromSeconds(1)) is { IsPartitionEOF: false })
             {
                 watch ??= Stopwatch.StartNew();   // from the first message: the group join is not throughput
                 read++;
+                quiet.Restart();
+            }
+            else if (quiet.Elapsed > TimeSpan.FromSeconds(15))
+            {
+                // librdkafka's mock cluster keeps at most 5 MB (or 100,000 message sets) per partition and drops the
+                // oldest beyond that: a larger backlog is not all there to read.
+                throw new InvalidOperationException(
+                    $"read {read:N0} of {events:N0} events and no more came for 15 s: the mock broker keeps at most 5 MB per partition, so a backlog this large lost its oldest events; use a smaller --events (about 100,000 fit)");
             }
         }
 

@@ -19,7 +19,7 @@ internal static class BenchCommand
 
     private static Command Ingest()
     {
-        var events = new Option<int>("--events") { Description = "Interaction events in the backlog.", DefaultValueFactory = _ => 100_000 };
+        var events = new Option<int>("--events") { Description = "Interaction events in the backlog (the mock broker keeps 5 MB per partition, 20 MB in all: keep near the default).", DefaultValueFactory = _ => 100_000 };
         var users = new Option<int>("--users") { Description = "Distinct users they belong to.", DefaultValueFactory = _ => 10_000 };
         var wait = new Option<int>("--batch-wait-ms") { Description = "Ingest__MaxBatchWaitMs for the run (default: Ingest's own default; the demo uses 1).", DefaultValueFactory = _ => new Streaming.Ingest.IngestOptions().MaxBatchWaitMs };
         var json = Commands.CommonOptions.Json();
