@@ -266,7 +266,7 @@ internal static class IngestBenchmark
                 // librdkafka's mock cluster keeps at most 5 MB (or 100,000 message sets) per partition and drops the
                 // oldest beyond that: a larger backlog is not all there to read.
                 throw new InvalidOperationException(
-                    $"read {read:N0} of {events:N0} events and no more came for 15 s: the mock broker keeps at most 5 MB per partition, so a backlog this large lost its oldest events; use a smaller --events (about 100,000 fit)");
+                    $"read {read:N0} of {events:N0} events and no more came for 15 s: the mock broker keeps at most 5 MB per partition, so a backlog this large lost its oldest events; use a smaller --events (the default 100,000 fits)");
             }
         }
 
