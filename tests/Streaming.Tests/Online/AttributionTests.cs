@@ -57,9 +57,33 @@ public sealed class AttributionTests(RedisServerFixture redis) : IClassFixture<R
         Assert.Equal(("v2", 1L, 1L), (tally.Arm, tally.Events, tally.Hits));
     }
 
-    private ISessionStore Store(string kind)
+    [Theory]
+    [InlineData("redis")]
+    [InlineData("pipelined")]
+    public async Task RecordServed_KeepsTheListInTheSessionHash_AndTheCountersBesideItExpire(string kind)
     {
         string prefix = "a" + Guid.NewGuid().ToString("N")[..8];
+        var store = Store(kind, prefix);
+        var db = redis.Require().GetDatabase();
+        await store.ApplyAsync([new Interaction("e1", "u", 3, 4, T0, null)]);
+        await store.RecordServedAsync([new ServedList("u", "v1", null, T0.AddSeconds(10), [new RecommendedItem(7, 4f, 4f)])]);
+
+        await store.ApplyAsync([new Interaction("e2", "u", 7, 5, T0.AddSeconds(20), null)]);
+
+        // The list is read with the session (one HMGET per user), so it lives in the session hash; the counters of
+        // its arm beside it, with the session's TTL.
+        var session = await db.HashGetAsync($"{prefix}:{{u}}:m", OnlineLayout.ListFields);
+        Assert.Equal(("v1", T0.AddSeconds(10).ToUnixTimeMilliseconds()), (session[0].ToString(), (long)session[2]));
+        var counters = (await db.HashGetAllAsync(OnlineLayout.User(prefix, "u"))).ToDictionary(f => f.Name.ToString(), f => (long)f.Value);
+        Assert.Equal(new Dictionary<string, long> { ["e|v1"] = 1, ["h|v1"] = 1 }, counters);
+        Assert.InRange((await db.KeyTimeToLiveAsync(OnlineLayout.User(prefix, "u")))!.Value.TotalSeconds, 1, new SessionStoreOptions().TtlSeconds);
+        var tally = Assert.Single(await store.ReadTalliesAsync());
+        Assert.Equal(("v1", 1L, 1L), (tally.Arm, tally.Events, tally.Hits));
+    }
+
+    private ISessionStore Store(string kind, string? prefix = null)
+    {
+        prefix ??= "a" + Guid.NewGuid().ToString("N")[..8];
         var options = new SessionStoreOptions { AdaptThreshold = 5, AdaptEvery = 5 };
         return kind switch
         {

@@ -14,20 +14,28 @@ internal readonly record struct AttributedEvent(long TimeMs, int ItemId, float? 
 /// <summary>A user's last served list and the user's counters for its arm, as stored (<see cref="OnlineLayout"/>).</summary>
 internal sealed record UserListRecord(string Arm, long ProducedAtMs, (int ItemId, float Predicted)[] Items, long Events, long Hits)
 {
-    /// <summary>From the fields of a <c>{prefix}:{user}:o</c> hash (<c>HGETALL</c>), or null when no list was served.</summary>
-    public static UserListRecord? From(HashEntry[] fields)
+    /// <summary>
+    /// From the values of <see cref="OnlineLayout.ListFields"/> in the session hash, or null when no list was served; the
+    /// counters are 0 until <see cref="WithCounters"/> reads them.
+    /// </summary>
+    public static UserListRecord? From(ReadOnlySpan<RedisValue> list)
     {
-        var map = fields.ToDictionary(f => f.Name.ToString(), f => f.Value, StringComparer.Ordinal);
-        if (!map.TryGetValue("v", out var version) || !map.TryGetValue("t", out var time))
+        if (list[0].IsNull || list[2].IsNull)
         {
             return null;
         }
 
-        string arm = OnlineLayout.Arm(version.ToString(), map.TryGetValue("w", out var window) ? window.ToString() : null);
-        var items = map.TryGetValue("k", out var list) ? OnlineLayout.DecodeList(((ReadOnlyMemory<byte>)list).Span) : [];
-        long Count(string field) => map.TryGetValue(field, out var v) ? (long)v : 0;
-        return new UserListRecord(arm, (long)time, items, Count("e|" + arm), Count("h|" + arm));
+        string arm = OnlineLayout.Arm(list[0].ToString(), list[1].IsNull ? null : list[1].ToString());
+        var items = list[3].IsNull ? [] : OnlineLayout.DecodeList(((ReadOnlyMemory<byte>)list[3]).Span);
+        return new UserListRecord(arm, (long)list[2], items, 0, 0);
     }
+
+    /// <summary>The user's counters of <see cref="Arm"/> in the <c>{prefix}:{user}:o</c> hash.</summary>
+    public RedisValue[] CounterFields => ["e|" + Arm, "h|" + Arm];
+
+    /// <summary>This record with the counters read from <see cref="CounterFields"/>.</summary>
+    public UserListRecord WithCounters(RedisValue[] counters) =>
+        this with { Events = counters[0].IsNull ? 0 : (long)counters[0], Hits = counters[1].IsNull ? 0 : (long)counters[1] };
 }
 
 /// <summary>What one user's applied events add: the user's new counters for the arm, and the increments of its sums.</summary>

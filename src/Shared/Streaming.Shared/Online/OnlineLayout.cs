@@ -9,11 +9,14 @@ namespace Streaming.Shared.Online;
 /// The Redis layout of online evaluation, shared by every writer (the session stores' script and pipelined
 /// commands) and reader (<see cref="OnlineTallies"/>):
 /// <list type="bullet">
-/// <item><c>{prefix}:{user}:o</c>, a hash per user beside the session (same hash tag, so the same cluster slot):
-/// the last served list (<c>v</c> version, <c>w</c> canary window, <c>t</c> produced-at in Unix milliseconds,
-/// <c>k</c> the items, <see cref="EntryBytes"/> each: item int32, predicted rating float32, little-endian, at most
-/// <see cref="MaxItems"/>), and the user's counters per arm (<c>e|{arm}</c> attributed events, <c>h|{arm}</c> hits),
-/// which the per-user hit rate is updated from. It expires with the session's TTL: a few hundred bytes per user.</item>
+/// <item>the last served list, in the user's session hash (<see cref="Sessions.SessionLayout"/>), so that the one
+/// <c>HMGET</c> that reads a session for its events reads the list they are attributed to as well: <c>v</c> version,
+/// <c>w</c> canary window, <c>t</c> produced-at in Unix milliseconds, <c>k</c> the items, <see cref="EntryBytes"/>
+/// each (item int32, predicted rating float32, little-endian), at most <see cref="MaxItems"/>;</item>
+/// <item><c>{prefix}:{user}:o</c>, a hash per user beside the session (same hash tag, so the same cluster slot): the
+/// user's counters per arm (<c>e|{arm}</c> attributed events, <c>h|{arm}</c> hits), which the per-user hit rate is
+/// updated from, read only for a user with a list. Its TTL is the session's, set when a counter is created and
+/// again with every list served.</item>
 /// <item><c>{prefix}:online</c> (on a cluster one per slot, <c>{prefix}:online:{tag}</c>, so that a user's update
 /// touches keys of one slot only): per arm, the sums the figures and their intervals come from, fields
 /// <c>{arm}|{stat}</c> (<see cref="Stats"/>). Few keys, a few fields per version; no TTL.</item>
@@ -21,6 +24,9 @@ namespace Streaming.Shared.Online;
 /// </summary>
 public static partial class OnlineLayout
 {
+    /// <summary>The fields of the last served list in the session hash: version, canary window, produced-at, items.</summary>
+    public static readonly RedisValue[] ListFields = ["v", "w", "t", "k"];
+
     /// <summary>Bytes per list entry in the <c>k</c> field.</summary>
     public const int EntryBytes = 8;
 
@@ -34,7 +40,7 @@ public static partial class OnlineLayout
     [GeneratedRegex("^[A-Za-z0-9._-]{1,64}$")]
     public static partial Regex VersionPattern();
 
-    /// <summary>The per-user record of the last list and the user's counters.</summary>
+    /// <summary>The per-user hash of the user's counters per arm.</summary>
     public static RedisKey User(string prefix, string userId) => $"{prefix}:{{{userId}}}:o";
 
     /// <summary>The aggregate hash: one key on a single node (<paramref name="slotTag"/> null), one per slot on a cluster.</summary>

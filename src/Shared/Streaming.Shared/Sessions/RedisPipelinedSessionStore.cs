@@ -7,9 +7,9 @@ namespace Streaming.Shared.Sessions;
 /// <summary>
 /// The same sessions (<see cref="SessionLayout"/>) and the same semantics as <see cref="RedisSessionStore"/>,
 /// with plain pipelined commands instead of a script: the simple alternative that <c>streaming bench ingest</c>
-/// measures next to the script, so the choice of the script rests on a number. Every user's state and the
-/// batch's ids' sequence numbers are read in one pipelined round (<c>HMGET</c>; an <c>HGETALL</c> as well for a
-/// session whose window is swept), the outcome is decided here, and each user who gained an event is
+/// measures next to the script, so the choice of the script rests on a number. Every user's state, last served list
+/// and the batch's ids' sequence numbers are read in one pipelined round (<c>HMGET</c>; the counters of the list's
+/// arm for a user with a list, and an <c>HGETALL</c> for a session whose window is swept), the outcome is decided here, and each user who gained an event is
 /// written in one optimistic transaction (WATCH on the count through a StackExchange.Redis condition, then
 /// MULTI/EXEC), so the write is all or nothing and a concurrent writer (a consumer that lost its partition but
 /// not yet its batch) makes it fail and be redone from a fresh read instead of double-applying. Thread-safe.
@@ -30,19 +30,16 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
         while (pending.Count > 0)
         {
             var reads = new Task<RedisValue[]>[pending.Count];
-            var lists = new Task<HashEntry[]>?[pending.Count];
             for (int g = 0; g < pending.Count; g++)
             {
-                RedisValue[] fields = [SessionLayout.Count, SessionLayout.AdaptedAt, SessionLayout.History, SessionLayout.TtlRefreshedAt, .. pending[g].Select(i => SessionLayout.IdField(interactions[i].EventId))];
+                RedisValue[] fields = [SessionLayout.Count, SessionLayout.AdaptedAt, SessionLayout.History, SessionLayout.TtlRefreshedAt, .. OnlineLayout.ListFields, .. pending[g].Select(i => SessionLayout.IdField(interactions[i].EventId))];
                 reads[g] = db.HashGetAsync(Key(interactions, pending[g]), fields);
-                lists[g] = options.OnlineEvaluation ? db.HashGetAllAsync(OnlineLayout.User(prefix, interactions[pending[g][0]].UserId)) : null;
             }
 
             var writes = new List<(List<int> Group, Task<bool?> Committed)>();
             for (int g = 0; g < pending.Count; g++)
             {
-                var list = lists[g] is { } read ? UserListRecord.From(await read.ConfigureAwait(false)) : null;
-                writes.Add((pending[g], WriteAsync(db, interactions, pending[g], await reads[g].ConfigureAwait(false), list, results)));
+                writes.Add((pending[g], WriteAsync(db, interactions, pending[g], await reads[g].ConfigureAwait(false), results)));
             }
 
             var retry = new List<List<int>>();
@@ -71,12 +68,17 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
 
     private RedisKey Key(IReadOnlyList<Interaction> interactions, List<int> group) => SessionLayout.Meta(prefix, interactions[group[0]].UserId);
 
+    // The first fields of a session's read: count, last adaptation, history, last TTL refresh, then the list's; the
+    // group's ids' sequence numbers follow.
+    private static readonly int IdsAt = 4 + OnlineLayout.ListFields.Length;
+
     /// <summary>
     /// Decides one user's events from the state read and writes them in one transaction: whether it committed,
     /// or null when there was nothing to write. Runs synchronously up to the commit except when the window is
-    /// swept (every window events), which reads the session's fields first.
+    /// swept (every window events), which reads the session's fields first, and for a user with a list, whose
+    /// counters are read first.
     /// </summary>
-    private async Task<bool?> WriteAsync(IDatabase db, IReadOnlyList<Interaction> interactions, List<int> group, RedisValue[] state, UserListRecord? list, ApplyResult[] results)
+    private async Task<bool?> WriteAsync(IDatabase db, IReadOnlyList<Interaction> interactions, List<int> group, RedisValue[] state, ApplyResult[] results)
     {
         bool onboard = options.Onboarding && options.AdaptThreshold > 1;
         int window = options.DedupWindow;
@@ -85,9 +87,9 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
         var seen = new Dictionary<string, long>(StringComparer.Ordinal);
         for (int j = 0; j < group.Count; j++)
         {
-            if (!state[4 + j].IsNull)
+            if (!state[IdsAt + j].IsNull)
             {
-                seen[interactions[group[j]].EventId] = (long)state[4 + j];
+                seen[interactions[group[j]].EventId] = (long)state[IdsAt + j];
             }
         }
 
@@ -151,6 +153,14 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
             changes[SessionLayout.TtlRefreshedAt] = now;
         }
 
+        string user = interactions[group[0]].UserId;
+        var list = options.OnlineEvaluation ? UserListRecord.From(state.AsSpan(4, OnlineLayout.ListFields.Length)) : null;
+        if (list is not null)
+        {
+            // Read before the transaction, under its condition on the count like the rest: only this user's writes move them.
+            list = list.WithCounters(await db.HashGetAsync(OnlineLayout.User(prefix, user), list.CounterFields).ConfigureAwait(false));
+        }
+
         var transaction = db.CreateTransaction();
         transaction.AddCondition(n0 == 0 ? Condition.HashNotExists(key, SessionLayout.Count) : Condition.HashEqual(key, SessionLayout.Count, n0));
         _ = transaction.HashSetAsync(key, [new(SessionLayout.Count, n), new(SessionLayout.AdaptedAt, r), new(SessionLayout.History, History(fresh, state[2])), .. changes.Select(c => new HashEntry(c.Key, c.Value))]);
@@ -167,8 +177,13 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
         if (Attribution.Attribute(list, attributed) is { } outcome)
         {
             // In the same transaction as the session: the outcomes count exactly when the events are applied.
-            string user = interactions[group[0]].UserId;
-            _ = transaction.HashSetAsync(OnlineLayout.User(prefix, user), [new("e|" + outcome.Arm, outcome.Events), new("h|" + outcome.Arm, outcome.Hits)]);
+            var counters = OnlineLayout.User(prefix, user);
+            _ = transaction.HashSetAsync(counters, [new("e|" + outcome.Arm, outcome.Events), new("h|" + outcome.Arm, outcome.Hits)]);
+            if (list!.Events == 0)
+            {
+                _ = transaction.KeyExpireAsync(counters, TimeSpan.FromSeconds(options.TtlSeconds));   // as the script: the arm's counters are new
+            }
+
             var aggregate = reader.AggregateKey(user);
             for (int stat = 0; stat < outcome.Increments.Length; stat++)
             {

@@ -18,8 +18,8 @@ public sealed record StoredSession(string UserId, Data.UserProfile Profile, long
 public readonly record struct StoredInteraction(int ItemId, float Rating, long EventTimeMs);
 
 /// <summary>
-/// Per-user sessions in Redis, in <see cref="SessionLayout"/> (one hash per user: counters, profile, history
-/// and the dedup window). One Lua script call applies a chunk of events atomically, grouped per user: a user's
+/// Per-user sessions in Redis, in <see cref="SessionLayout"/> (one hash per user: counters, profile, history,
+/// the last served list and the dedup window). One Lua script call applies a chunk of events atomically, grouped per user: a user's
 /// state is read once and written once per call, whatever the number of its events; the chunks of a batch are
 /// sent pipelined. Thread-safe.
 /// </summary>
@@ -40,8 +40,8 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
     // the same due again (onboarding only while the user is still below the threshold), so a crash between
     // applying the event and publishing its request loses nothing.
     //
-    // Per group: one HMGET (count, last adaptation, history, last TTL refresh, and the group's ids' sequence
-    // numbers), then, if anything was applied, one HSET, and an EXPIRE when the last refresh is at least the
+    // Per group: one HMGET (count, last adaptation, history, last TTL refresh, the last served list, and the group's
+    // ids' sequence numbers), then, if anything was applied, one HSET, and an EXPIRE when the last refresh is at least the
     // refresh interval old (SessionLayout.TtlRefreshSeconds: the TTL slides without an EXPIRE per event). An id
     // is a duplicate while its sequence number is within the window of the count (exactly as if the window were
     // trimmed after every event); the fields of ids
@@ -50,11 +50,11 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
     // tables; several events of a user take the general one.
     //
     // Attribution (online evaluation), in the same call and so exactly once: the applied events at or after the
-    // user's last served list count for its arm (version and canary window): a hit when the item is in the
-    // list, its reciprocal rank, the error of the predicted rating against an explicit one; the user's counters
-    // for the arm move, and so do the arm's sums, the per-user hit rate's included (its change, since the sum
-    // holds every user's current rate). One HMGET of the record, one of the counters, one HSET, a few HINCRBYs,
-    // and only for users with a list and applied events after it.
+    // user's last served list (read with the session) count for its arm (version and canary window): a hit when the
+    // item is in the list, its reciprocal rank, the error of the predicted rating against an explicit one; the user's
+    // counters for the arm move, and so do the arm's sums, the per-user hit rate's included (its change, since the
+    // sum holds every user's current rate). One HMGET of the counters, one HSET (and an EXPIRE when it creates the
+    // arm's counters), a few HINCRBYs, and only for users with a list and applied events after it.
     private const string ApplyScript = """
         local maxHistory = tonumber(ARGV[1])
         local ttl = tonumber(ARGV[2])
@@ -101,15 +101,15 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
           end
           if #gone > 0 then redis.call('HDEL', m, unpack(gone)) end
         end
-        -- events: the ARGV index of each applied event's id (its history entry and flags follow it)
-        local function attribute(rk, events)
+        -- events: the ARGV index of each applied event's id (its history entry and flags follow it); state: the
+        -- session's HMGET, the list's fields (version, window, produced-at, items) at 5 to 8
+        local function attribute(rk, events, state)
           if #events == 0 then return end
-          local rec = redis.call('HMGET', rk, 'v', 'w', 't', 'k')
-          if not rec[1] or not rec[3] then return end
-          local served = tonumber(rec[3])
-          local list = rec[4] or ''
-          local arm = rec[1]
-          if rec[2] and rec[2] ~= '' then arm = arm .. '@' .. rec[2] end
+          if not state[5] or not state[7] then return end
+          local served = tonumber(state[7])
+          local list = state[8] or ''
+          local arm = state[5]
+          if state[6] and state[6] ~= '' then arm = arm .. '@' .. state[6] end
           local n, hits, rr, rr2, rated, ae, ae2 = 0, 0, 0, 0, 0, 0, 0
           for _, at in ipairs(events) do
             local entry = ARGV[at + 1]
@@ -140,6 +140,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
           local h0 = tonumber(c[2]) or 0
           local e1, h1 = e0 + n, h0 + hits
           redis.call('HSET', rk, 'e|' .. arm, e1, 'h|' .. arm, h1)
+          if e0 == 0 then redis.call('EXPIRE', rk, ttl) end
           local x0 = 0
           if e0 > 0 then x0 = h0 / e0 end
           local x1 = h1 / e1
@@ -170,14 +171,15 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
           local base = a + 1
           local pa = base + 3 * k
           local attributed = {}
+          local state
           if k == 1 then
             local id = ARGV[base]
             local idField = 'i' .. id
             local profile = ARGV[base + 2] % 2 == 1
-            local state = redis.call('HMGET', m, 'n', 'r', 'h', 'x', idField)
+            state = redis.call('HMGET', m, 'n', 'r', 'h', 'x', 'v', 'w', 't', 'k', idField)
             local n = tonumber(state[1]) or 0
             local r = tonumber(state[2]) or -1
-            local seq = tonumber(state[5])
+            local seq = tonumber(state[9])
             o = o + 1
             if seq and seq > n - window then
               out[o] = duplicate(seq, n, r)
@@ -202,15 +204,15 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
             end
             if profile then pa = pa + 4 end
           else
-            local read = {'n', 'r', 'h', 'x'}
-            for j = 0, k - 1 do read[5 + j] = 'i' .. ARGV[base + 3 * j] end
-            local state = redis.call('HMGET', m, unpack(read))
+            local read = {'n', 'r', 'h', 'x', 'v', 'w', 't', 'k'}
+            for j = 0, k - 1 do read[9 + j] = 'i' .. ARGV[base + 3 * j] end
+            state = redis.call('HMGET', m, unpack(read))
             local n = tonumber(state[1]) or 0
             local r = tonumber(state[2]) or -1
             local n0 = n
             local seen = {}
             for j = 0, k - 1 do
-              if state[5 + j] then seen[ARGV[base + 3 * j]] = tonumber(state[5 + j]) end
+              if state[9 + j] then seen[ARGV[base + 3 * j]] = tonumber(state[9 + j]) end
             end
             local set, fresh = {}, {}
             for j = 0, k - 1 do
@@ -255,7 +257,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
               if refresh then redis.call('EXPIRE', m, ttl) end
             end
           end
-          if attribution then attribute(rk, attributed) end
+          if attribution then attribute(rk, attributed, state) end
           a = pa
         end
         return out
@@ -303,23 +305,25 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
         return results;
     }
 
-    // Stores a user's last served list unless a newer one is there already (lists can arrive out of order, and
-    // a redelivered one writes the same values again). The user's counters stay: they are per arm.
+    // Stores a user's last served list in the session hash (KEYS[1]) unless a newer one is there already (lists can
+    // arrive out of order, and a redelivered one writes the same values again), and sets the TTL of the session and
+    // of the user's counters (KEYS[2]; they stay: they are per arm) again: a list is activity.
     private const string ServedScript = """
         local t = tonumber(redis.call('HGET', KEYS[1], 't'))
         if t and t > tonumber(ARGV[3]) then return 0 end
         redis.call('HSET', KEYS[1], 'v', ARGV[1], 'w', ARGV[2], 't', ARGV[3], 'k', ARGV[4])
         redis.call('EXPIRE', KEYS[1], ARGV[5])
+        redis.call('EXPIRE', KEYS[2], ARGV[5])
         return 1
         """;
 
-    /// <summary>Stores each user's last served list (pipelined: one script call per list, each on one key); an older list never replaces a newer one.</summary>
+    /// <summary>Stores each user's last served list in its session (pipelined: one script call per list, on the user's keys); an older list never replaces a newer one.</summary>
     /// <exception cref="RedisException">Redis could not be reached or refused the write (the caller retries).</exception>
     public async Task RecordServedAsync(IReadOnlyList<ServedList> lists)
     {
         ArgumentNullException.ThrowIfNull(lists);
         var db = redis.GetDatabase();
-        var writes = lists.Select(l => db.ScriptEvaluateAsync(ServedScript, [OnlineLayout.User(prefix, l.UserId)],
+        var writes = lists.Select(l => db.ScriptEvaluateAsync(ServedScript, [SessionLayout.Meta(prefix, l.UserId), OnlineLayout.User(prefix, l.UserId)],
             [l.Version, l.Window ?? "", l.ProducedAt.ToUnixTimeMilliseconds(), OnlineLayout.EncodeList(l.Items), options.TtlSeconds])).ToList();
         await Task.WhenAll(writes).ConfigureAwait(false);
     }

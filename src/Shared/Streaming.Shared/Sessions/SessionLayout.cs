@@ -17,6 +17,8 @@ namespace Streaming.Shared.Sessions;
 /// <item><c>x</c> when the session's TTL was last refreshed (Unix seconds, the writer's clock): the TTL is set again
 /// only when this is at least <see cref="TtlRefreshSeconds"/> old, so a session expires between
 /// <c>TtlSeconds - TtlSeconds / 64</c> and <c>TtlSeconds</c> after its last interaction, without an <c>EXPIRE</c> per event;</item>
+/// <item><c>v w t k</c> the user's last served list (<see cref="Online.OnlineLayout"/>), written by
+/// <see cref="RedisSessionStore.RecordServedAsync"/> and read with the session when events are attributed;</item>
 /// <item>the dedup window: <c>i{event id}</c> the event's sequence number (1 for the user's first event). An id
 /// is a duplicate while its sequence number is within <c>DedupWindow</c> of the count; the fields of ids that
 /// left the window are deleted each time the count passes a multiple of the window, so at most twice the
