@@ -93,11 +93,13 @@ public sealed class IngestProcessTests(RedisServerFixture redis, KafkaMockCluste
 
         producer.Flush(TimeSpan.FromSeconds(30));
         var db = redisConnection.GetDatabase();
-        var listKeys = lists.Select(l => (StackExchange.Redis.RedisKey)$"t{run}:{{{l.UserId}}}:o").ToArray();
+        // A user's last list is kept in the user's session hash.
+        var sessionKeys = lists.Select(l => (StackExchange.Redis.RedisKey)$"t{run}:{{{l.UserId}}}:m").ToArray();
+        async Task<int> Stored() => (await Task.WhenAll(sessionKeys.Select(k => db.HashExistsAsync(k, "v")))).Count(stored => stored);
         using (var first = ServiceProcess.Start("Streaming.Ingest", environment))
         {
             // The lists first, so that every interaction comes after its user's list is stored.
-            await PipelineEnvironment.WaitUntil(async () => await db.KeyExistsAsync(listKeys) == Users, first);
+            await PipelineEnvironment.WaitUntil(async () => await Stored() == Users, first);
             PipelineEnvironment.Produce(producer, environment["Kafka__InteractionsTopic"], events[..(events.Length / 2)]);
             await PipelineEnvironment.WaitUntil(async () => await Applied(redisConnection, run, Users) > 0, first);
             first.KillHard();   // mid-stream: some batches applied and attributed, some offsets not yet committed
