@@ -9,9 +9,9 @@ namespace Streaming.Shared.Sessions;
 /// with plain pipelined commands instead of a script: the simple alternative that <c>streaming bench ingest</c>
 /// measures next to the script, so the choice of the script rests on a number. Every user's state, last served list
 /// and the batch's ids' sequence numbers are read in one pipelined round (<c>HMGET</c>; the counters of the list's
-/// arm for a user with a list, and an <c>HGETALL</c> for a session whose window is swept), the outcome is decided here, and each user who gained an event is
-/// written in one optimistic transaction (WATCH on the count through a StackExchange.Redis condition, then
-/// MULTI/EXEC), so the write is all or nothing and a concurrent writer (a consumer that lost its partition but
+/// arm for a user with a list, and an <c>HGETALL</c> for a session whose window is swept), the outcome is decided
+/// here, and each user who gained an event is written in one optimistic transaction (WATCH on the count through a
+/// StackExchange.Redis condition, then MULTI/EXEC), so the write is all or nothing and a concurrent writer (a consumer that lost its partition but
 /// not yet its batch) makes it fail and be redone from a fresh read instead of double-applying. Thread-safe.
 /// </summary>
 public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, SessionStoreOptions options, string prefix = "s", TimeProvider? time = null) : ISessionStore

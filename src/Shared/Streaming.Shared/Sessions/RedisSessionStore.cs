@@ -19,9 +19,9 @@ public readonly record struct StoredInteraction(int ItemId, float Rating, long E
 
 /// <summary>
 /// Per-user sessions in Redis, in <see cref="SessionLayout"/> (one hash per user: counters, profile, history,
-/// the last served list and the dedup window). One Lua script call applies a chunk of events atomically, grouped per user: a user's
-/// state is read once and written once per call, whatever the number of its events; the chunks of a batch are
-/// sent pipelined. Thread-safe.
+/// the last served list and the dedup window). One Lua script call applies a chunk of events atomically, grouped
+/// per user: a user's state is read once and written once per call, whatever the number of its events; the chunks
+/// of a batch are sent pipelined. Thread-safe.
 /// </summary>
 /// <param name="redis">The connection.</param>
 /// <param name="options">Session bounds and the threshold policy.</param>
