@@ -68,9 +68,10 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
 
     private RedisKey Key(IReadOnlyList<Interaction> interactions, List<int> group) => SessionLayout.Meta(prefix, interactions[group[0]].UserId);
 
-    // The first fields of a session's read: count, last adaptation, history, last TTL refresh, then the list's; the
-    // group's ids' sequence numbers follow.
-    private static readonly int IdsAt = 4 + OnlineLayout.ListFields.Length;
+    // A session's read: count, last adaptation, history, last TTL refresh, then the list's fields, then the group's
+    // ids' sequence numbers.
+    private const int ListAt = 4;
+    private static readonly int IdsAt = ListAt + OnlineLayout.ListFields.Length;
 
     /// <summary>
     /// Decides one user's events from the state read and writes them in one transaction: whether it committed,
@@ -154,7 +155,7 @@ public sealed class RedisPipelinedSessionStore(IConnectionMultiplexer redis, Ses
         }
 
         string user = interactions[group[0]].UserId;
-        var list = options.OnlineEvaluation ? UserListRecord.From(state.AsSpan(4, OnlineLayout.ListFields.Length)) : null;
+        var list = options.OnlineEvaluation ? UserListRecord.From(state.AsSpan(ListAt, OnlineLayout.ListFields.Length)) : null;
         if (list is not null)
         {
             // Read before the transaction, under its condition on the count like the rest: only this user's writes move them.

@@ -187,11 +187,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
               n = n + 1
               r, out[o] = applied(n, r)
               local refresh = stale(state[4])
-              if refresh then
-                redis.call('HSET', m, 'n', n, 'r', r, 'h', history(ARGV[base + 1], state[3]), idField, n, 'x', now)
-              else
-                redis.call('HSET', m, 'n', n, 'r', r, 'h', history(ARGV[base + 1], state[3]), idField, n)
-              end
+              redis.call('HSET', m, 'n', n, 'r', r, 'h', history(ARGV[base + 1], state[3]), idField, n, 'x', refresh and now or state[4])
               if profile then
                 if ARGV[pa] ~= '' then redis.call('HSET', m, 'g', ARGV[pa]) end
                 if ARGV[pa + 1] ~= '' then redis.call('HSET', m, 'a', ARGV[pa + 1]) end
@@ -242,12 +238,8 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, SessionStore
             if n > n0 then
               local newest = {}
               for j = #fresh, 1, -1 do newest[#newest + 1] = fresh[j] end
-              local fields = {'n', n, 'r', r, 'h', history(table.concat(newest), state[3])}
               local refresh = stale(state[4])
-              if refresh then
-                fields[7] = 'x'
-                fields[8] = now
-              end
+              local fields = {'n', n, 'r', r, 'h', history(table.concat(newest), state[3]), 'x', refresh and now or state[4]}
               for f, v in pairs(set) do
                 fields[#fields + 1] = f
                 fields[#fields + 1] = v
